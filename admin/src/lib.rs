@@ -1,0 +1,18 @@
+//! The admin half of Agent Vault: an axum service for accounts, vaults, agents, credentials,
+//! services, proposals and the pages humans approve them on.
+//!
+//! [`router`] builds the whole service from an [`AppState`], so tests can drive it without
+//! sockets and the CLI can serve it next to the proxy.
+
+pub mod authz;
+pub mod body;
+pub mod caller;
+pub mod error;
+pub mod limiter;
+mod middleware;
+mod router;
+pub mod routes;
+pub mod state;
+
+pub use router::router;
+pub use state::{AdminConfig, AppState};

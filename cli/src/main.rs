@@ -1,0 +1,83 @@
+//! `agent-vault`: runs the server (`agent-vault server`) and, for every other command, acts
+//! as a client of the admin API.
+
+mod client;
+mod cmd;
+mod output;
+mod prompt;
+mod state;
+
+use clap::{Parser, Subcommand};
+
+/// Agent Vault: an HTTP credential broker for AI agents.
+#[derive(Parser, Debug)]
+#[command(name = "agent-vault", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Start the server (proxy and admin), or stop a detached one.
+    Server(cmd::server::ServerArgs),
+    /// Print version information.
+    Version,
+    /// Work with the configuration file.
+    Config {
+        #[command(subcommand)]
+        command: cmd::config::ConfigCmd,
+    },
+    /// Register, log in and log out.
+    Auth {
+        #[command(subcommand)]
+        command: cmd::auth::AuthCmd,
+    },
+    /// Your own account.
+    Account {
+        #[command(subcommand)]
+        command: cmd::account::AccountCmd,
+    },
+    /// Vaults and everything inside them.
+    Vault(cmd::vault::VaultArgs),
+    /// Agents at the instance level.
+    Agent {
+        #[command(subcommand)]
+        command: cmd::agent::AgentCmd,
+    },
+    /// Users of the instance.
+    User {
+        #[command(subcommand)]
+        command: cmd::user::UserCmd,
+    },
+    /// Owner-only administration.
+    Owner {
+        #[command(subcommand)]
+        command: cmd::owner::OwnerCmd,
+    },
+    /// List the built-in service templates.
+    Catalog(cmd::catalog::CatalogArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Server(args) => cmd::server::run(args),
+        Command::Version => {
+            println!("agent-vault {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        Command::Config { command } => cmd::config::run(command),
+        Command::Auth { command } => cmd::auth::run(command),
+        Command::Account { command } => cmd::account::run(command),
+        Command::Vault(args) => cmd::vault::run(args),
+        Command::Agent { command } => cmd::agent::run(command),
+        Command::User { command } => cmd::user::run(command),
+        Command::Owner { command } => cmd::owner::run(command),
+        Command::Catalog(args) => cmd::catalog::run(args),
+    };
+    if let Err(e) = result {
+        output::error(&e);
+        std::process::exit(1);
+    }
+}

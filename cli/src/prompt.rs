@@ -1,0 +1,47 @@
+//! Asking the person at the terminal: hidden passwords, confirmations, and `--password-stdin`.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use anyhow::{bail, Result};
+
+/// Whether stdin is a terminal.
+pub fn stdin_is_tty() -> bool {
+    std::io::stdin().is_terminal()
+}
+
+/// Reads one line from stdin, trailing `\r`/`\n` removed (`--password-stdin`).
+pub fn stdin_line() -> Result<String> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+/// Prompts for a hidden value on the terminal.
+pub fn password(prompt: &str) -> Result<String> {
+    if !stdin_is_tty() {
+        bail!("no terminal to prompt for a password; use --password-stdin");
+    }
+    Ok(rpassword::prompt_password(prompt)?)
+}
+
+/// Prompts for a visible line on the terminal.
+pub fn line(prompt: &str) -> Result<String> {
+    eprint!("{prompt}");
+    std::io::stderr().flush()?;
+    stdin_line()
+}
+
+/// Asks a yes/no question; `default` is the answer to an empty line. Without a terminal the
+/// answer is no, so destructive commands need `--yes` in scripts.
+pub fn confirm(question: &str, default: bool) -> Result<bool> {
+    if !stdin_is_tty() {
+        return Ok(false);
+    }
+    let hint = if default { "[Y/n]" } else { "[y/N]" };
+    let answer = line(&format!("{question} {hint} "))?;
+    Ok(match answer.trim().to_ascii_lowercase().as_str() {
+        "" => default,
+        "y" | "yes" => true,
+        _ => false,
+    })
+}

@@ -1,0 +1,1 @@
+//! Test harness: not written yet.
