@@ -13,6 +13,7 @@ mod middleware;
 mod router;
 pub mod routes;
 pub mod state;
+pub mod users;
 
 pub use router::router;
 pub use state::{AdminConfig, AppState};
