@@ -270,7 +270,6 @@ pub(crate) mod testkit {
     /// A router over a temporary database whose first owner is logged in.
     pub struct Kit {
         pub state: AppState,
-        pub owner_id: String,
         pub owner: String,
         _dir: tempfile::TempDir,
     }
@@ -313,7 +312,6 @@ pub(crate) mod testkit {
             state.mark_initialized();
             Kit {
                 state,
-                owner_id,
                 owner,
                 _dir: dir,
             }
