@@ -285,8 +285,14 @@ fn validate_file(f: &FileConfig) -> Result<()> {
         }
     }
     for (key, v) in [
-        ("server.shutdown_grace_seconds", f.server.shutdown_grace_seconds),
-        ("proxy.connect_timeout_seconds", f.proxy.connect_timeout_seconds),
+        (
+            "server.shutdown_grace_seconds",
+            f.server.shutdown_grace_seconds,
+        ),
+        (
+            "proxy.connect_timeout_seconds",
+            f.proxy.connect_timeout_seconds,
+        ),
         (
             "proxy.response_header_timeout_seconds",
             f.proxy.response_header_timeout_seconds,
@@ -302,7 +308,10 @@ fn validate_file(f: &FileConfig) -> Result<()> {
     }
     for (key, v) in [
         ("pingora.threads", f.pingora.threads),
-        ("pingora.listener_tasks_per_fd", f.pingora.listener_tasks_per_fd),
+        (
+            "pingora.listener_tasks_per_fd",
+            f.pingora.listener_tasks_per_fd,
+        ),
     ] {
         if v == Some(0) {
             bail!("invalid setting `{key}`: must be at least 1");

@@ -217,8 +217,7 @@ pub fn stop(data_dir: &Path) -> Result<()> {
     if !path.exists() {
         bail!("no server appears to be running (PID file not found)");
     }
-    let pid = read_pid(data_dir)
-        .ok_or_else(|| anyhow!("invalid PID file {}", path.display()))?;
+    let pid = read_pid(data_dir).ok_or_else(|| anyhow!("invalid PID file {}", path.display()))?;
     if !alive(pid) {
         let _ = fs::remove_file(&path);
         bail!("server process {pid} is not running (stale PID file removed)");
@@ -240,5 +239,7 @@ pub fn stop(data_dir: &Path) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    bail!("server (PID {pid}) did not stop within 10 seconds; kill it manually with 'kill -9 {pid}'")
+    bail!(
+        "server (PID {pid}) did not stop within 10 seconds; kill it manually with 'kill -9 {pid}'"
+    )
 }

@@ -146,8 +146,12 @@ pub fn run(args: ServerArgs) -> Result<()> {
 }
 
 fn open_store(settings: &Settings) -> Result<Store> {
-    Store::open(&settings.data_dir)
-        .with_context(|| format!("cannot open the database in {}", settings.data_dir.display()))
+    Store::open(&settings.data_dir).with_context(|| {
+        format!(
+            "cannot open the database in {}",
+            settings.data_dir.display()
+        )
+    })
 }
 
 fn has_users(store: &Store) -> Result<bool> {

@@ -68,7 +68,7 @@ pub fn unlock(
             "no master password: set AGENT_VAULT_MASTER_PASSWORD, use --password-stdin, or run in a terminal"
         );
     }
-    let first_run = !store.read(|c| crypto::master_key_exists(c))?;
+    let first_run = !store.read(crypto::master_key_exists)?;
     if first_run {
         eprintln!("\x1b[1mNo master password is set yet. Choose one now: it encrypts every credential and cannot be recovered.\x1b[0m");
         let pw = Zeroizing::new(prompt::password("Master password: ")?);
