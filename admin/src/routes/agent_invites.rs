@@ -159,6 +159,24 @@ pub fn agent_exists(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
     )
 }
 
+/// The grants of an agent as (vault name, role), by vault name.
+pub fn agent_grants(
+    conn: &Connection,
+    agent_id: &str,
+) -> rusqlite::Result<Vec<(String, VaultRole)>> {
+    let mut stmt = conn.prepare(
+        "SELECT v.name, g.role FROM vault_grants g JOIN vaults v ON v.id = g.vault_id
+         WHERE g.actor_id = ?1 ORDER BY v.name",
+    )?;
+    let rows = stmt.query_map([agent_id], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?.parse().unwrap_or(VaultRole::Proxy),
+        ))
+    })?;
+    rows.collect()
+}
+
 #[derive(Deserialize)]
 struct VaultEntry {
     #[serde(default)]

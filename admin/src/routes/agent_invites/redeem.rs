@@ -14,7 +14,7 @@ use av_store::roles::VaultRole;
 use av_store::{new_id, time, token};
 
 use super::instructions::{self, Context};
-use super::{agent_exists, valid_agent_name, NAME_RULE};
+use super::{agent_exists, agent_grants, valid_agent_name, NAME_RULE};
 use crate::authz;
 use crate::caller;
 use crate::error::{ApiError, ApiResult};
@@ -200,24 +200,6 @@ fn record_token(conn: &Connection, inv: &Invite, raw: &str) -> rusqlite::Result<
         params![inv.id, token::hash(raw)],
     )?;
     Ok(())
-}
-
-/// The grants of an agent as (vault name, role), by vault name.
-pub fn agent_grants(
-    conn: &Connection,
-    agent_id: &str,
-) -> rusqlite::Result<Vec<(String, VaultRole)>> {
-    let mut stmt = conn.prepare(
-        "SELECT v.name, g.role FROM vault_grants g JOIN vaults v ON v.id = g.vault_id
-         WHERE g.actor_id = ?1 ORDER BY v.name",
-    )?;
-    let rows = stmt.query_map([agent_id], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?.parse().unwrap_or(VaultRole::Proxy),
-        ))
-    })?;
-    rows.collect()
 }
 
 /// Rotation: the agent's old tokens stop working and one new, non-expiring token is minted.
