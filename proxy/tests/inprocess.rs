@@ -242,6 +242,9 @@ fn client() -> ureq::Agent {
     )
 }
 
+/// URL, request headers, expected status and `error` field.
+type Case = (String, Vec<(&'static str, String)>, u16, Value);
+
 struct Answer {
     status: u16,
     headers: ureq::http::HeaderMap,
@@ -319,7 +322,7 @@ fn proxy_request_path_end_to_end() {
     });
 
     // Errors, in processing order.
-    let cases: Vec<(String, Vec<(&str, String)>, u16, Value)> = vec![
+    let cases: Vec<Case> = vec![
         (format!("{base}/v1/status"), vec![], 404, json!("not_found")),
         (format!("{base}/proxy/"), vec![], 400, json!("bad_request")),
         (
