@@ -539,3 +539,76 @@ fn upstream_echoes_and_streams() {
     let r = http.get(&format!("{}/slow?ms=50", up.url())).send();
     assert_eq!(r.status, 200);
 }
+
+#[test]
+fn upstream_websocket_echo() {
+    use std::sync::Arc;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    let up = Upstream::start();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let pem = std::fs::read(crate::support::test_ca_pem_path()).unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls::pki_types::pem::PemObject::pem_slice_iter(&pem) {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let tcp = tokio::net::TcpStream::connect(up.addr).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let tls = connector.connect(name, tcp).await.unwrap();
+        let mut s = BufReader::new(tls);
+        let key = "dGhlIHNhbXBsZSBub25jZQ==";
+        s.get_mut()
+            .write_all(
+                format!(
+                    "GET /ws HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                    up.host()
+                )
+                .as_bytes(),
+            )
+            .await
+            .unwrap();
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            s.read_line(&mut line).await.unwrap();
+            if line == "\r\n" {
+                break;
+            }
+            head.push_str(&line);
+        }
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        assert!(
+            head.to_ascii_lowercase()
+                .contains(&crate::support::ws::accept_key(key).to_ascii_lowercase()),
+            "{head}"
+        );
+        let mask = Some([1, 2, 3, 4]);
+        crate::support::ws::write_frame(&mut s, 0x1, b"hello", mask)
+            .await
+            .unwrap();
+        let (op, payload) = crate::support::ws::read_frame(&mut s).await.unwrap().unwrap();
+        assert_eq!((op, payload.as_slice()), (0x1, &b"hello"[..]));
+        crate::support::ws::write_frame(&mut s, 0x9, b"p", mask)
+            .await
+            .unwrap();
+        let (op, _) = crate::support::ws::read_frame(&mut s).await.unwrap().unwrap();
+        assert_eq!(op, 0xA);
+        crate::support::ws::write_frame(&mut s, 0x8, b"", mask)
+            .await
+            .unwrap();
+        let (op, _) = crate::support::ws::read_frame(&mut s).await.unwrap().unwrap();
+        assert_eq!(op, 0x8);
+    });
+}
