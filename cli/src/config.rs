@@ -592,6 +592,39 @@ mod tests {
     use super::*;
 
     #[test]
+    fn shipped_file_is_valid_and_documents_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../conf/agent-vault.yaml");
+        let f = load_file(&path).unwrap();
+        assert_eq!(f.server.host.as_deref(), Some("127.0.0.1"));
+        assert_eq!(f.server.port, Some(DEFAULT_PORT));
+        assert_eq!(f.proxy.port, Some(DEFAULT_PROXY_PORT));
+        assert_eq!(f.server.shutdown_grace_seconds, Some(DEFAULT_GRACE_SECONDS));
+        let d = ProxyConfig::default();
+        assert_eq!(
+            f.proxy.connect_timeout_seconds,
+            Some(d.connect_timeout.as_secs())
+        );
+        assert_eq!(
+            f.proxy.response_header_timeout_seconds,
+            Some(d.response_header_timeout.as_secs())
+        );
+        assert_eq!(f.proxy.idle_timeout_seconds, Some(d.idle_timeout.as_secs()));
+        assert_eq!(f.proxy.network_mode, Some(NetworkModeName::Public));
+        let p = ServerConf::default();
+        assert_eq!(f.pingora.threads, Some(p.threads));
+        assert_eq!(f.pingora.work_stealing, Some(p.work_stealing));
+        assert_eq!(
+            f.pingora.upstream_keepalive_pool_size,
+            Some(p.upstream_keepalive_pool_size)
+        );
+        assert_eq!(f.pingora.max_retries, Some(p.max_retries));
+        assert_eq!(
+            f.pingora.listener_tasks_per_fd,
+            Some(p.listener_tasks_per_fd)
+        );
+    }
+
+    #[test]
     fn key_paths_follow_indentation() {
         let text = "server:\n  host: x\n\n  # c\nproxy:\n  port: 1\n  network_mode: nope\n";
         assert_eq!(key_at_line(text, 2).as_deref(), Some("server.host"));

@@ -183,6 +183,6 @@ fn base64(data: &[u8]) -> String {
 fn handshake_key_matches_rfc_example() {
     assert_eq!(
         accept_key("dGhlIHNhbXBsZSBub25jZQ=="),
-        "s3pPLMBUwXHnLOIKFHROpxHwiuE="
+        "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
     );
 }

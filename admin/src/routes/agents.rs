@@ -13,8 +13,9 @@ use av_store::time;
 
 use super::agent_invites::{
     agent_grants, insert_invite, invite_link, invite_vaults, pending_invite_for, sweep_expired,
-    valid_agent_name, NewInvite, NAME_RULE,
+    NewInvite, NAME_RULE,
 };
+use super::vaults::is_slug;
 use crate::authz;
 use crate::body::RawBody;
 use crate::caller::{Actor, Caller};
@@ -296,7 +297,7 @@ async fn rename(
             let new = new.ok().filter(|n| !n.is_empty()).ok_or_else(|| {
                 ApiError::bad_request("Request body must include {\"name\": \"new-name\"}")
             })?;
-            if !valid_agent_name(&new) {
+            if !is_slug(&new) {
                 return Err(ApiError::bad_request(NAME_RULE));
             }
             if new == a.name {

@@ -70,7 +70,12 @@ pub fn unlock(
     }
     let first_run = !store.read(crypto::master_key_exists)?;
     if first_run {
-        eprintln!("\x1b[1mNo master password is set yet. Choose one now: it encrypts every credential and cannot be recovered.\x1b[0m");
+        let notice = "No master password is set yet. Choose one now: it encrypts every credential and cannot be recovered.";
+        if std::env::var_os("NO_COLOR").is_none() {
+            eprintln!("\x1b[1m{notice}\x1b[0m");
+        } else {
+            eprintln!("{notice}");
+        }
         let pw = Zeroizing::new(prompt::password("Master password: ")?);
         let again = Zeroizing::new(prompt::password("Confirm master password: ")?);
         if *pw != *again {
