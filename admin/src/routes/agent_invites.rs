@@ -22,12 +22,12 @@ use serde_json::{json, Value};
 use av_store::roles::{InstanceRole, VaultRole};
 use av_store::{time, token};
 
-use super::vaults::is_slug;
 use crate::authz;
 use crate::body::RawBody;
 use crate::caller::{Actor, Caller};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use av_store::names::is_slug;
 
 /// Lifetime of an invite when none is asked for (15 minutes, DESIGN §6 fix 2).
 pub const DEFAULT_INVITE_TTL: i64 = 900;

@@ -15,12 +15,12 @@ use super::agent_invites::{
     agent_grants, insert_invite, invite_link, invite_vaults, pending_invite_for, sweep_expired,
     NewInvite, NAME_RULE,
 };
-use super::vaults::is_slug;
 use crate::authz;
 use crate::body::RawBody;
 use crate::caller::{Actor, Caller};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use av_store::names::is_slug;
 
 /// Lifetime of a rotation invite (15 minutes).
 const ROTATION_TTL: i64 = 900;

@@ -20,8 +20,8 @@ use crate::authz;
 use crate::caller;
 use crate::error::{ApiError, ApiResult};
 use crate::routes::user_invites;
-use crate::routes::vaults::is_slug;
 use crate::state::AppState;
+use av_store::names::is_slug;
 
 /// An invite row as redemption needs it.
 struct Invite {
