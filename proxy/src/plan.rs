@@ -98,10 +98,10 @@ pub fn decide(view: &View, key: &MasterKey, ask: &Ask<'_>) -> Result<Plan, Rejec
         .services
         .as_ref()
         .map_err(|()| Reject::coded(500, "internal", "Failed to parse broker services"))?;
-    let rule = services
+    let auth = services
         .find(&ask.target.host)
         .ok_or_else(|| Reject::no_service(&ask.target.raw, &vault.name))?;
-    let inject = inject::build(&rule.auth, &vault.credentials, key).map_err(|_| {
+    let inject = inject::build(auth, &vault.credentials, key).map_err(|_| {
         tracing::warn!(vault = %vault.id, host = %ask.target.host, "credential could not be resolved");
         Reject::credential_not_found()
     })?;
