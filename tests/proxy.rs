@@ -24,7 +24,10 @@ impl Setup {
         Setup::start_with(Options::default())
     }
 
-    fn start_with(opts: Options) -> Setup {
+    /// Dev mode lets services name `localhost` (the test upstream).
+    fn start_with(mut opts: Options) -> Setup {
+        opts.env
+            .push(("AGENT_VAULT_DEV_MODE".into(), "true".into()));
         let server = Server::start_with(opts);
         let owner = server.register_owner();
         let http = server.http();
