@@ -98,7 +98,7 @@ pub fn decide(view: &View, key: &MasterKey, ask: &Ask<'_>) -> Result<Plan, Rejec
     let services = vault
         .services
         .as_ref()
-        .map_err(|()| Reject::coded(500, "internal", "Failed to parse broker services"))?;
+        .map_err(|_| Reject::coded(500, "internal", "Failed to parse broker services"))?;
     let auth = services
         .find(&ask.target.host)
         .ok_or_else(|| Reject::no_service(&ask.target.raw, &vault.name).maybe_stale())?;

@@ -4,6 +4,10 @@
 use av_store::hostmatch::HostIndex;
 use av_store::services::{CompiledAuth, Service};
 
+/// The stored services JSON does not parse, or names an unsupported auth type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unparseable;
+
 /// A vault's compiled services.
 #[derive(Clone, Debug, Default)]
 pub struct Services {
@@ -14,13 +18,13 @@ pub struct Services {
 impl Services {
     /// Compiles the stored `services_json` (`null` = no services). `Err` when it does not
     /// parse or names an unsupported auth type (validation never stores one).
-    pub fn parse(json: &str) -> Result<Services, ()> {
-        let stored: Option<Vec<Service>> = serde_json::from_str(json).map_err(|_| ())?;
+    pub fn parse(json: &str) -> Result<Services, Unparseable> {
+        let stored: Option<Vec<Service>> = serde_json::from_str(json).map_err(|_| Unparseable)?;
         let stored = stored.unwrap_or_default();
         let auths = stored
             .iter()
-            .map(|s| s.auth.compile().ok_or(()))
-            .collect::<Result<Vec<_>, ()>>()?;
+            .map(|s| s.auth.compile().ok_or(Unparseable))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Services {
             index: HostIndex::build(&stored),
             auths,

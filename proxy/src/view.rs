@@ -18,7 +18,7 @@ use arc_swap::ArcSwap;
 use av_store::crypto::Sealed;
 use sha2::{Digest, Sha256};
 
-use crate::services::Services;
+use crate::services::{Services, Unparseable};
 
 /// SHA-256 of a raw token, the key of the token map.
 pub type TokenHash = [u8; 32];
@@ -56,7 +56,7 @@ pub struct Vault {
     /// Vault name (messages, logs).
     pub name: String,
     /// Its services, compiled for matching (`Err` when the stored JSON does not parse).
-    pub services: Result<Services, ()>,
+    pub services: Result<Services, Unparseable>,
     /// Credential ciphertexts by key; decrypted only while a request is built.
     pub credentials: HashMap<String, Sealed>,
 }
