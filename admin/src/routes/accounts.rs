@@ -1,15 +1,695 @@
-//! Not built yet.
+//! Accounts (reference §4.7–4.8, DESIGN §6 fix 11): register, verify, resend, forgot and
+//! reset password are open before the first owner exists; login, me, change password, delete
+//! account and logout sit behind the initialization gate.
+//!
+//! Passwords are hashed and verified with Argon2id on the blocking pool. Codes are six digits,
+//! stored hashed, and shown only on the server's stderr (no SMTP). Re-registering an unverified
+//! email never replaces its password, and unknown emails cost a login as much as wrong passwords.
 
-use axum::Router;
+use std::net::SocketAddr;
 
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::header::SET_COOKIE;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use av_store::roles::InstanceRole;
+use av_store::{time, token};
+
+use crate::body::RawBody;
+use crate::caller::{self, Caller, CallerKind};
+use crate::error::{ApiError, ApiResult};
+use crate::limiter;
 use crate::state::AppState;
+use crate::users::{self, CodeKind, MIN_PASSWORD_LEN};
 
 /// Gated routes (login, me, change password, delete account, logout).
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/v1/auth/login", post(login))
+        .route("/v1/auth/me", get(me))
+        .route("/v1/auth/change-password", post(change_password))
+        .route("/v1/auth/account", delete(delete_account))
+        .route("/v1/auth/logout", post(logout))
 }
 
 /// Routes open before the first owner exists (register, verify, resend, forgot, reset).
 pub fn open_routes() -> Router<AppState> {
     Router::new()
+        .route("/v1/auth/register", post(register))
+        .route("/v1/auth/verify", post(verify))
+        .route("/v1/auth/resend-verification", post(resend_verification))
+        .route("/v1/auth/forgot-password", post(forgot_password))
+        .route("/v1/auth/reset-password", post(reset_password))
+}
+
+/// The client IP used as a rate-limit key (see [`limiter::client_ip`]). Without connect info
+/// (router tests without sockets) every request shares the key `unknown`.
+pub struct ClientIp(pub String);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0);
+        let xff = parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok());
+        Ok(ClientIp(limiter::client_ip(
+            peer,
+            xff,
+            &state.config.trusted_proxies,
+        )))
+    }
+}
+
+/// A JSON answer that also sets a cookie.
+fn with_cookie(status: StatusCode, cookie: String, body: Value) -> Response {
+    (status, [(SET_COOKIE, cookie)], Json(body)).into_response()
+}
+
+/// Creates a 24 h login session; returns the raw token and its RFC 3339 expiry.
+fn login_session(state: &AppState, user_id: &str) -> ApiResult<(String, String)> {
+    let (raw, expires) = state.store.read(|c| {
+        caller::create_session(c, Some(user_id), None, None, Some(users::LOGIN_TTL_SECONDS))
+            .map_err(ApiError::from)
+    })?;
+    Ok((raw, time::rfc3339(&expires.unwrap_or_default())))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Credentials {
+    email: String,
+    password: String,
+}
+
+fn uniform_register_body(email: &str) -> Value {
+    json!({
+        "email": email,
+        "requires_verification": true,
+        "email_sent": false,
+        "message": "If this email is not already registered, a verification code has been sent.",
+    })
+}
+
+/// What registration decided inside its transaction.
+enum Registered {
+    Owner(String),
+    Member(Option<String>),
+    Exists,
+}
+
+async fn register(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    body: RawBody,
+) -> ApiResult<Response> {
+    let req: Credentials = body
+        .json()
+        .map_err(|_| ApiError::bad_request("Invalid request body"))?;
+    let email = users::validate_email(&req.email)?;
+    if req.password.len() < MIN_PASSWORD_LEN {
+        return Err(ApiError::bad_request(
+            "Password must be at least 8 characters",
+        ));
+    }
+    if !state.limits.register_ip.allow(&ip.0) {
+        return Err(ApiError::too_many(
+            "Too many registration attempts, try again later",
+        ));
+    }
+    let restrict = |c: &rusqlite::Connection| -> ApiResult<()> {
+        users::check_email_domain(c, &email)?;
+        if users::invite_only(c) {
+            return Err(ApiError::forbidden(
+                "This instance is invite-only; accounts can only be created through an invite",
+            ));
+        }
+        Ok(())
+    };
+    let initialized = state.is_initialized();
+    let existing = state.store.read(|c| {
+        if initialized {
+            restrict(c)?;
+        }
+        Ok::<_, ApiError>(users::find_user(c, &email)?)
+    })?;
+    if let Some(user) = existing {
+        // Never touch an existing account (DESIGN fix 11): an unverified one only gets a
+        // fresh code, sent to the address itself.
+        if !user.active {
+            let code = state.store.read(|c| {
+                users::issue_code(c, CodeKind::Verification, &email).map_err(ApiError::from)
+            })?;
+            if let Some(code) = code {
+                users::announce_code(CodeKind::Verification, &email, &code);
+            }
+        }
+        return Ok((StatusCode::CREATED, Json(uniform_register_body(&email))).into_response());
+    }
+
+    let hash = users::hash_blocking(req.password.clone()).await?;
+    let outcome = state.store.write(|tx| {
+        if users::find_user(tx, &email)?.is_some() {
+            return Ok(Registered::Exists);
+        }
+        let count: i64 = tx.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?;
+        if count == 0 {
+            let id = users::create_user(tx, &email, &hash, InstanceRole::Owner, true)?;
+            crate::authz::upsert_grant(
+                tx,
+                (&id, "user"),
+                av_store::DEFAULT_VAULT_ID,
+                av_store::roles::VaultRole::Admin,
+            )?;
+            return Ok(Registered::Owner(id));
+        }
+        if !initialized {
+            restrict(tx)?;
+        }
+        users::create_user(tx, &email, &hash, InstanceRole::Member, false)?;
+        let code = users::issue_code(tx, CodeKind::Verification, &email)?;
+        Ok::<_, ApiError>(Registered::Member(code))
+    })?;
+    match outcome {
+        Registered::Exists => {
+            Ok((StatusCode::CREATED, Json(uniform_register_body(&email))).into_response())
+        }
+        Registered::Owner(id) => {
+            state.mark_initialized();
+            let (raw, _) = login_session(&state, &id)?;
+            Ok(with_cookie(
+                StatusCode::CREATED,
+                caller::session_cookie(&state, &raw),
+                json!({
+                    "email": email,
+                    "role": "owner",
+                    "requires_verification": false,
+                    "authenticated": true,
+                    "message": "Owner account created.",
+                }),
+            ))
+        }
+        Registered::Member(code) => {
+            let Some(code) = code else {
+                return Err(ApiError::too_many("Too many pending verification codes"));
+            };
+            users::announce_code(CodeKind::Verification, &email, &code);
+            Ok((
+                StatusCode::CREATED,
+                Json(json!({
+                    "email": email,
+                    "requires_verification": true,
+                    "email_sent": false,
+                    "message": "Account created. Ask your Agent Vault instance owner for the verification code.",
+                })),
+            )
+                .into_response())
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct VerifyReq {
+    email: String,
+    code: String,
+}
+
+async fn verify(State(state): State<AppState>, body: RawBody) -> ApiResult<Response> {
+    let req: VerifyReq = body
+        .json()
+        .map_err(|_| ApiError::bad_request("Invalid request body"))?;
+    let email = req.email.trim().to_string();
+    let code = req.code.trim();
+    if email.is_empty() || code.is_empty() {
+        return Err(ApiError::bad_request("Email and code are required"));
+    }
+    if state.limits.verify_failures.get(&email) >= 10 {
+        return Err(ApiError::too_many(
+            "Too many failed verification attempts; request a new code",
+        ));
+    }
+    let user_id = state.store.write(|tx| {
+        if !users::consume_code(tx, CodeKind::Verification, &email, code)? {
+            return Ok(Err(ApiError::bad_request(
+                "Invalid or expired verification code",
+            )));
+        }
+        let Some(user) = users::find_user(tx, &email)? else {
+            return Ok(Err(ApiError::not_found("User not found")));
+        };
+        if user.active {
+            return Ok(Err(ApiError::conflict("Account is already verified")));
+        }
+        tx.execute(
+            "UPDATE users SET is_active = 1, updated_at = ?2 WHERE id = ?1",
+            [&user.id, &time::now()],
+        )?;
+        Ok::<_, ApiError>(Ok(user.id))
+    })?;
+    let user_id = match user_id {
+        Ok(id) => id,
+        Err(e) => {
+            if e.status() == StatusCode::BAD_REQUEST {
+                state.limits.verify_failures.fail(&email);
+            }
+            return Err(e);
+        }
+    };
+    state.limits.verify_failures.reset(&email);
+    let (raw, _) = login_session(&state, &user_id)?;
+    Ok(with_cookie(
+        StatusCode::OK,
+        caller::session_cookie(&state, &raw),
+        json!({ "email": email, "authenticated": true, "message": "Account verified." }),
+    ))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct EmailReq {
+    email: String,
+}
+
+fn email_only(body: &RawBody) -> ApiResult<String> {
+    let req: EmailReq = body
+        .json()
+        .map_err(|_| ApiError::bad_request("Email is required"))?;
+    let email = req.email.trim().to_string();
+    if email.is_empty() {
+        return Err(ApiError::bad_request("Email is required"));
+    }
+    Ok(email)
+}
+
+async fn resend_verification(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    body: RawBody,
+) -> ApiResult<Json<Value>> {
+    let email = email_only(&body)?;
+    if !state.limits.resend_ip.allow(&ip.0) {
+        return Err(ApiError::too_many("Too many requests, try again later"));
+    }
+    let code = state.store.write(|tx| {
+        match users::find_user(tx, &email)? {
+            Some(u) if !u.active => users::issue_code(tx, CodeKind::Verification, &email),
+            _ => Ok(None),
+        }
+        .map_err(ApiError::from)
+    })?;
+    if let Some(code) = code {
+        users::announce_code(CodeKind::Verification, &email, &code);
+    }
+    Ok(Json(json!({
+        "message": "If an unverified account exists for this email, a new verification code has been sent.",
+        "email_sent": false,
+    })))
+}
+
+async fn forgot_password(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    body: RawBody,
+) -> ApiResult<Json<Value>> {
+    let email = email_only(&body)?;
+    if !state.limits.forgot_ip.allow(&ip.0) {
+        return Err(ApiError::too_many("Too many requests, try again later"));
+    }
+    let code = state.store.write(|tx| {
+        match users::find_user(tx, &email)? {
+            Some(u) if u.active && u.password.is_some() => {
+                users::issue_code(tx, CodeKind::Reset, &email)
+            }
+            _ => Ok(None),
+        }
+        .map_err(ApiError::from)
+    })?;
+    if let Some(code) = code {
+        users::announce_code(CodeKind::Reset, &email, &code);
+    }
+    Ok(Json(json!({
+        "message": "If an account with that email exists, a password reset code has been sent.",
+        "email_sent": false,
+    })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ResetReq {
+    email: String,
+    code: String,
+    new_password: String,
+}
+
+async fn reset_password(State(state): State<AppState>, body: RawBody) -> ApiResult<Response> {
+    let req: ResetReq = body
+        .json()
+        .map_err(|_| ApiError::bad_request("Invalid request body"))?;
+    let email = req.email.trim().to_string();
+    if email.is_empty() || req.code.trim().is_empty() || req.new_password.is_empty() {
+        return Err(ApiError::bad_request(
+            "Email, code, and new_password are required",
+        ));
+    }
+    if req.new_password.len() < MIN_PASSWORD_LEN {
+        return Err(ApiError::bad_request(
+            "New password must be at least 8 characters",
+        ));
+    }
+    if state.limits.reset_failures.get(&email) >= 10 {
+        return Err(ApiError::too_many(
+            "Too many failed reset attempts; request a new code",
+        ));
+    }
+    let invalid = || ApiError::bad_request("Invalid or expired reset code");
+    let hash = users::hash_blocking(req.new_password.clone()).await?;
+    let user_id = state.store.write(|tx| {
+        let user = users::find_user(tx, &email)?.filter(|u| u.active && u.password.is_some());
+        let Some(user) = user else {
+            return Ok(None);
+        };
+        if !users::consume_code(tx, CodeKind::Reset, &email, req.code.trim())? {
+            return Ok(None);
+        }
+        users::set_password(tx, &user.id, &hash)?;
+        tx.execute("DELETE FROM sessions WHERE user_id = ?1", [&user.id])?;
+        Ok::<_, ApiError>(Some(user.id))
+    })?;
+    let Some(user_id) = user_id else {
+        state.limits.reset_failures.fail(&email);
+        return Err(invalid());
+    };
+    state.limits.reset_failures.reset(&email);
+    let (raw, expires_at) = login_session(&state, &user_id)?;
+    Ok(with_cookie(
+        StatusCode::OK,
+        caller::session_cookie(&state, &raw),
+        json!({
+            "message": "Password reset successfully.",
+            "authenticated": true,
+            "expires_at": expires_at,
+        }),
+    ))
+}
+
+async fn login(State(state): State<AppState>, ip: ClientIp, body: RawBody) -> ApiResult<Response> {
+    let req: Credentials = body.json().unwrap_or_default();
+    let email = req.email.trim().to_string();
+    if email.is_empty() || req.password.is_empty() {
+        return Err(ApiError::bad_request("Email and password are required"));
+    }
+    if !state.limits.login_ip.allow(&ip.0) || !state.limits.login_email.allow(&email) {
+        return Err(ApiError::too_many(
+            "Too many login attempts, try again later",
+        ));
+    }
+    let user = state
+        .store
+        .read(|c| users::find_user(c, &email).map_err(ApiError::from))?;
+    let invalid = || ApiError::unauthorized("Invalid email or password");
+    let Some(user) = user else {
+        users::verify_blocking(req.password.clone(), None).await;
+        return Err(invalid());
+    };
+    let Some(stored) = user.password else {
+        return Err(ApiError::unauthorized(
+            "This account uses social login. Use the 'Continue with Google' button on the login page.",
+        ));
+    };
+    if !users::verify_blocking(req.password.clone(), Some(stored)).await || !user.active {
+        return Err(invalid());
+    }
+    let (raw, expires_at) = login_session(&state, &user.id)?;
+    Ok(with_cookie(
+        StatusCode::OK,
+        caller::session_cookie(&state, &raw),
+        json!({ "token": raw, "expires_at": expires_at }),
+    ))
+}
+
+async fn me(caller: Caller) -> ApiResult<Json<Value>> {
+    match caller.kind {
+        CallerKind::User { email, role, .. } => Ok(Json(json!({
+            "type": "user",
+            "email": email,
+            "role": role,
+            "is_owner": role == InstanceRole::Owner,
+            "has_password": true,
+            "oauth_providers": [],
+        }))),
+        CallerKind::Agent { name, role, .. } => Ok(Json(json!({
+            "type": "agent",
+            "agent_name": name,
+            "role": role,
+            "is_owner": role == InstanceRole::Owner,
+        }))),
+        CallerKind::Scoped { .. } => Err(ApiError::unauthorized("Not authenticated")),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ChangePasswordReq {
+    current_password: String,
+    new_password: String,
+}
+
+async fn change_password(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: RawBody,
+) -> ApiResult<Response> {
+    let req: ChangePasswordReq = body
+        .json()
+        .map_err(|_| ApiError::bad_request("Invalid request body"))?;
+    if req.new_password.is_empty() {
+        return Err(ApiError::bad_request("New_password is required"));
+    }
+    if req.new_password.len() < MIN_PASSWORD_LEN {
+        return Err(ApiError::bad_request(
+            "New password must be at least 8 characters",
+        ));
+    }
+    let (_, email, _) = caller.user()?;
+    let user = state
+        .store
+        .read(|c| users::find_user(c, &email).map_err(ApiError::from))?
+        .ok_or_else(|| ApiError::unauthorized("Not authenticated"))?;
+    if let Some(stored) = user.password {
+        if req.current_password.is_empty() {
+            return Err(ApiError::bad_request("Current_password is required"));
+        }
+        if !users::verify_blocking(req.current_password.clone(), Some(stored)).await {
+            return Err(ApiError::unauthorized("Current password is incorrect"));
+        }
+    }
+    let hash = users::hash_blocking(req.new_password.clone()).await?;
+    state.store.write(|tx| {
+        users::set_password(tx, &user.id, &hash)?;
+        tx.execute("DELETE FROM sessions WHERE user_id = ?1", [&user.id])?;
+        Ok::<_, ApiError>(())
+    })?;
+    let (raw, expires_at) = login_session(&state, &user.id)?;
+    Ok(with_cookie(
+        StatusCode::OK,
+        caller::session_cookie(&state, &raw),
+        json!({ "token": raw, "expires_at": expires_at }),
+    ))
+}
+
+async fn delete_account(State(state): State<AppState>, caller: Caller) -> ApiResult<Response> {
+    let (id, email, role) = caller.user()?;
+    if role == InstanceRole::Owner {
+        return Err(ApiError::conflict(
+            "Owners cannot delete their own account; transfer ownership first",
+        ));
+    }
+    state
+        .store
+        .write(|tx| users::delete_user(tx, &id).map_err(ApiError::from))?;
+    Ok(with_cookie(
+        StatusCode::OK,
+        caller::clear_cookie(&state),
+        json!({ "status": "deleted", "email": email }),
+    ))
+}
+
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(raw) = caller::request_token(&headers) {
+        let _ = state.store.read(|c| {
+            c.execute("DELETE FROM sessions WHERE id = ?1", [token::hash(&raw)])
+                .map_err(av_store::Error::from)
+        });
+    }
+    with_cookie(
+        StatusCode::OK,
+        caller::clear_cookie(&state),
+        json!({ "status": "ok" }),
+    )
+}
+
+/// Router-level helpers for this crate's tests: a fresh state on a temp database and a
+/// one-shot JSON request.
+#[cfg(test)]
+pub(crate) mod testkit {
+    use std::sync::Arc;
+
+    use axum::body::Body;
+    use axum::http::Request;
+    use serde_json::Value;
+    use tower::ServiceExt;
+
+    use av_store::crypto::MasterKey;
+    use av_store::Store;
+
+    use crate::state::{AdminConfig, AppState};
+
+    /// A state over a temporary database (kept alive by the returned guard).
+    pub fn state() -> (AppState, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let config = AdminConfig {
+            base_url: "http://127.0.0.1:14321".into(),
+            proxy_base_url: "http://127.0.0.1:14322".into(),
+            dev_mode: false,
+            trusted_proxies: Vec::new(),
+        };
+        let state = AppState::new(store, Arc::new(MasterKey::from_bytes([3; 32])), config).unwrap();
+        (state, dir)
+    }
+
+    /// Sends one request; returns status, `Set-Cookie` (if any) and the JSON body.
+    pub async fn call(
+        state: &AppState,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Option<String>, Value) {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let req = req
+            .body(match body {
+                Some(b) => Body::from(b.to_string()),
+                None => Body::empty(),
+            })
+            .unwrap();
+        let res = crate::router(state.clone()).oneshot(req).await.unwrap();
+        let status = res.status().as_u16();
+        let cookie = res
+            .headers()
+            .get("set-cookie")
+            .map(|v| v.to_str().unwrap().to_string());
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (
+            status,
+            cookie,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    /// Registers `email` (the first becomes owner; later ones are verified directly) and
+    /// logs in; returns the login token.
+    pub async fn user(state: &AppState, email: &str) -> String {
+        let pw = "correct-horse";
+        let body = serde_json::json!({ "email": email, "password": pw });
+        let (s, _, b) = call(state, "POST", "/v1/auth/register", None, Some(body.clone())).await;
+        assert_eq!(s, 201, "{b}");
+        if b["requires_verification"] == true {
+            let code = state
+                .store
+                .read(|c| {
+                    crate::users::issue_code(c, crate::users::CodeKind::Verification, email)
+                        .map_err(av_store::Error::from)
+                })
+                .unwrap()
+                .unwrap();
+            let v = serde_json::json!({ "email": email, "code": code });
+            let (s, _, b) = call(state, "POST", "/v1/auth/verify", None, Some(v)).await;
+            assert_eq!(s, 200, "{b}");
+        }
+        let (s, _, b) = call(state, "POST", "/v1/auth/login", None, Some(body)).await;
+        assert_eq!(s, 200, "{b}");
+        b["token"].as_str().unwrap().to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testkit::{call, state, user};
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn register_login_me_and_gate() {
+        let (st, _d) = state();
+        let (s, _, b) = call(&st, "POST", "/v1/auth/login", None, Some(json!({}))).await;
+        assert_eq!((s, b["error"].as_str()), (503, Some("not_initialized")));
+        let bad = json!({ "email": "nope", "password": "correct-horse" });
+        let (s, _, b) = call(&st, "POST", "/v1/auth/register", None, Some(bad)).await;
+        assert_eq!(s, 400);
+        assert!(b["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid email format"));
+        let short = json!({ "email": "o@x.io", "password": "short" });
+        let (s, _, b) = call(&st, "POST", "/v1/auth/register", None, Some(short)).await;
+        assert_eq!(
+            (s, b["error"].as_str()),
+            (400, Some("Password must be at least 8 characters"))
+        );
+
+        let body = json!({ "email": "o@x.io", "password": "correct-horse" });
+        let (s, cookie, b) = call(&st, "POST", "/v1/auth/register", None, Some(body)).await;
+        assert_eq!(s, 201);
+        assert_eq!(b["role"], "owner");
+        assert!(b.get("token").is_none());
+        assert!(cookie.unwrap().starts_with("av_session=av_sess_"));
+
+        let wrong = json!({ "email": "o@x.io", "password": "wrong-horse" });
+        let (s, _, b) = call(&st, "POST", "/v1/auth/login", None, Some(wrong)).await;
+        assert_eq!(
+            (s, b["error"].as_str()),
+            (401, Some("Invalid email or password"))
+        );
+        let unknown = json!({ "email": "u@x.io", "password": "wrong-horse" });
+        let (s, _, b) = call(&st, "POST", "/v1/auth/login", None, Some(unknown)).await;
+        assert_eq!(
+            (s, b["error"].as_str()),
+            (401, Some("Invalid email or password"))
+        );
+
+        let tok = user(&st, "m@x.io").await;
+        let (s, _, b) = call(&st, "GET", "/v1/auth/me", Some(&tok), None).await;
+        assert_eq!(s, 200);
+        assert_eq!(
+            b,
+            json!({"type":"user","email":"m@x.io","role":"member","is_owner":false,"has_password":true,"oauth_providers":[]})
+        );
+        let (s, _, _) = call(&st, "POST", "/v1/auth/logout", Some(&tok), None).await;
+        assert_eq!(s, 200);
+        let (s, _, b) = call(&st, "GET", "/v1/auth/me", Some(&tok), None).await;
+        assert_eq!(
+            (s, b["error"].as_str()),
+            (401, Some("Invalid or expired session"))
+        );
+    }
 }
