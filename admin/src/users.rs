@@ -346,7 +346,7 @@ pub fn check_email_domain(conn: &Connection, email: &str) -> Result<(), ApiError
         .split_once('@')
         .map(|(_, d)| d.to_ascii_lowercase())
         .unwrap_or_default();
-    if domains.iter().any(|d| *d == domain) {
+    if domains.contains(&domain) {
         return Ok(());
     }
     Err(ApiError::forbidden(if domains.len() == 1 {

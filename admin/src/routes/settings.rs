@@ -1,10 +1,83 @@
-//! Not built yet.
+//! Instance settings (reference §4.22): invite-only mode and allowed signup domains, read and
+//! changed by owners, enforced on registration and user-invite creation and acceptance.
 
-use axum::Router;
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
 
+use crate::body::RawBody;
+use crate::caller::Caller;
+use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use crate::users;
 
-/// Routes of this area.
+/// `GET/PUT /v1/admin/settings`.
 pub fn routes() -> Router<AppState> {
-    Router::new()
+    Router::new().route("/v1/admin/settings", get(read).put(update))
+}
+
+fn current(state: &AppState) -> ApiResult<Json<Value>> {
+    let (domains, invite_only) = state
+        .store
+        .read(|c| users::settings(c).map_err(ApiError::from))?;
+    Ok(Json(json!({
+        "allowed_email_domains": domains.unwrap_or_default(),
+        "invite_only": invite_only,
+        "smtp_configured": false,
+    })))
+}
+
+async fn read(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    caller.owner()?;
+    current(&state)
+}
+
+#[derive(Deserialize)]
+struct Update {
+    allowed_email_domains: Option<Vec<String>>,
+    invite_only: Option<bool>,
+}
+
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: RawBody,
+) -> ApiResult<Json<Value>> {
+    caller.owner()?;
+    let req: Update = body
+        .json()
+        .map_err(|_| ApiError::bad_request("Invalid request body"))?;
+    let domains = match &req.allowed_email_domains {
+        None => None,
+        Some(list) => {
+            let mut out: Vec<String> = Vec::new();
+            for raw in list {
+                let d = raw.trim().to_ascii_lowercase();
+                if d.is_empty() {
+                    continue;
+                }
+                if !d.contains('.') || d.contains([' ', '\t', '@']) {
+                    return Err(ApiError::bad_request(format!("Invalid domain: {raw:?}")));
+                }
+                if !out.contains(&d) {
+                    out.push(d);
+                }
+            }
+            Some(out)
+        }
+    };
+    // Validated before anything is saved, so a bad domain changes nothing.
+    state.store.write(|tx| {
+        if let Some(i) = req.invite_only {
+            users::save_setting(tx, "invite_only", if i { "true" } else { "false" })?;
+        }
+        if let Some(d) = &domains {
+            let text = serde_json::to_string(d).map_err(ApiError::internal)?;
+            users::save_setting(tx, "allowed_email_domains", &text)?;
+        }
+        Ok::<_, ApiError>(())
+    })?;
+    current(&state)
 }

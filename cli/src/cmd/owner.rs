@@ -1,17 +1,276 @@
-//! Not built yet.
+//! `agent-vault owner ...`: instance-owner administration of users, vaults and settings.
 
 use anyhow::{bail, Result};
 use clap::Subcommand;
+use serde_json::{json, Value};
+
+use crate::client::{seg, Client};
+use crate::output::{self, Table};
+use crate::prompt;
 
 /// Subcommands.
 #[derive(Subcommand, Debug)]
 pub enum OwnerCmd {
-    /// Not built yet.
-    #[command(name = "todo-owner", hide = true)]
-    Placeholder,
+    /// Manage any user of the instance.
+    User {
+        #[command(subcommand)]
+        command: OwnerUserCmd,
+    },
+    /// Manage any vault of the instance.
+    Vault {
+        #[command(subcommand)]
+        command: OwnerVaultCmd,
+    },
+    /// Instance settings: invite-only mode and allowed email domains.
+    #[command(alias = "settings")]
+    Config {
+        #[command(subcommand)]
+        command: OwnerConfigCmd,
+    },
+}
+
+/// `owner user` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum OwnerUserCmd {
+    /// List every user with their vaults.
+    List {
+        /// Print the server's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one user.
+    Info {
+        /// The user's email (`me` for yourself).
+        email: String,
+        /// Print the server's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a user from the instance.
+    Remove {
+        /// The user's email.
+        email: String,
+        /// Do not ask for confirmation.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+    /// Change a user's instance role.
+    SetRole {
+        /// The user's email.
+        email: String,
+        /// owner or member.
+        #[arg(long)]
+        role: String,
+    },
+}
+
+/// `owner vault` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum OwnerVaultCmd {
+    /// List every vault of the instance.
+    List {
+        /// Print the server's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Join a vault as admin.
+    Join {
+        /// Vault name.
+        name: String,
+    },
+    /// Delete a vault with everything in it.
+    Delete {
+        /// Vault name.
+        name: String,
+        /// Do not ask for confirmation.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+}
+
+/// `owner config` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum OwnerConfigCmd {
+    /// Show the instance settings.
+    Get {
+        /// Print the server's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change instance settings (only the flags given are changed).
+    Set {
+        /// Accounts only through invites (`--invite-only=false` to turn off).
+        #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+        invite_only: Option<bool>,
+        /// Comma-separated signup domains; an empty value lifts the restriction.
+        #[arg(long, value_name = "a.com,b.org")]
+        allowed_domains: Option<String>,
+    },
 }
 
 /// Runs a subcommand.
-pub fn run(_cmd: OwnerCmd) -> Result<()> {
-    bail!("not implemented yet")
+pub fn run(cmd: OwnerCmd) -> Result<()> {
+    let api = Client::logged_in(None)?;
+    match cmd {
+        OwnerCmd::User { command } => user(&api, command),
+        OwnerCmd::Vault { command } => vault(&api, command),
+        OwnerCmd::Config { command } => config(&api, command),
+    }
+}
+
+fn user(api: &Client, cmd: OwnerUserCmd) -> Result<()> {
+    match cmd {
+        OwnerUserCmd::List { json } => crate::cmd::user::list(api, json),
+        OwnerUserCmd::Info { email, json } => {
+            let u = api.get(&format!("/v1/admin/users/{}", seg(&email)))?;
+            if json {
+                output::json(&u);
+                return Ok(());
+            }
+            let vaults: Vec<&str> = u["vaults"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().or_else(|| v.get("vault_name")?.as_str()))
+                .collect();
+            println!("Email:   {}", output::s(&u, "email"));
+            println!("Role:    {}", output::s(&u, "role"));
+            println!(
+                "Vaults:  {}",
+                if vaults.is_empty() {
+                    "(none)".to_string()
+                } else {
+                    vaults.join(", ")
+                }
+            );
+            println!("Created: {}", output::when(&u, "created_at"));
+            Ok(())
+        }
+        OwnerUserCmd::Remove { email, yes } => {
+            if !yes && !prompt::confirm(&format!("Remove user {email}?"), false)? {
+                bail!("aborted (pass --yes to remove without a prompt)");
+            }
+            api.delete(&format!("/v1/admin/users/{}", seg(&email)), None)?;
+            output::success(&format!("Removed user {email}"));
+            Ok(())
+        }
+        OwnerUserCmd::SetRole { email, role } => {
+            if !matches!(role.as_str(), "owner" | "member") {
+                bail!("role must be 'owner' or 'member'");
+            }
+            api.post(
+                &format!("/v1/admin/users/{}/role", seg(&email)),
+                &json!({ "role": role }),
+            )?;
+            output::success(&format!("Set role {role} for {email}"));
+            Ok(())
+        }
+    }
+}
+
+fn vault(api: &Client, cmd: OwnerVaultCmd) -> Result<()> {
+    match cmd {
+        OwnerVaultCmd::List { json } => {
+            let body = api.get("/v1/admin/vaults")?;
+            if json {
+                output::json(&body);
+                return Ok(());
+            }
+            let mut t = Table::new(&["ID", "NAME", "CREATED"]);
+            for v in body["vaults"].as_array().into_iter().flatten() {
+                t.row(vec![
+                    output::s(v, "id").into(),
+                    output::s(v, "name").into(),
+                    output::when(v, "created_at"),
+                ]);
+            }
+            if t.is_empty() {
+                println!("No vaults found.");
+            } else {
+                t.print();
+            }
+            Ok(())
+        }
+        OwnerVaultCmd::Join { name } => {
+            api.post(&format!("/v1/vaults/{}/join", seg(&name)), &json!({}))?;
+            output::success(&format!("Joined vault {name:?} as admin"));
+            Ok(())
+        }
+        OwnerVaultCmd::Delete { name, yes } => {
+            if !yes
+                && !prompt::confirm(
+                    &format!("Delete vault {name:?} with all its credentials?"),
+                    false,
+                )?
+            {
+                bail!("aborted (pass --yes to delete without a prompt)");
+            }
+            api.delete(&format!("/v1/vaults/{}", seg(&name)), None)?;
+            output::success(&format!("Deleted vault {name:?}"));
+            Ok(())
+        }
+    }
+}
+
+fn print_settings(s: &Value) {
+    let domains: Vec<&str> = s["allowed_email_domains"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    println!(
+        "invite_only: {}",
+        if s["invite_only"] == true {
+            "enabled"
+        } else {
+            "disabled"
+        }
+    );
+    println!(
+        "allowed_email_domains: {}",
+        if domains.is_empty() {
+            "(unrestricted)".to_string()
+        } else {
+            domains.join(", ")
+        }
+    );
+}
+
+fn config(api: &Client, cmd: OwnerConfigCmd) -> Result<()> {
+    match cmd {
+        OwnerConfigCmd::Get { json } => {
+            let s = api.get("/v1/admin/settings")?;
+            if json {
+                output::json(&s);
+            } else {
+                print_settings(&s);
+            }
+            Ok(())
+        }
+        OwnerConfigCmd::Set {
+            invite_only,
+            allowed_domains,
+        } => {
+            let mut req = json!({});
+            if let Some(i) = invite_only {
+                req["invite_only"] = json!(i);
+            }
+            if let Some(d) = &allowed_domains {
+                let list: Vec<&str> = d
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                req["allowed_email_domains"] = json!(list);
+            }
+            if req.as_object().is_some_and(|o| o.is_empty()) {
+                bail!("nothing to change; pass --invite-only and/or --allowed-domains");
+            }
+            let s = api.put("/v1/admin/settings", &req)?;
+            output::success("Settings updated.");
+            print_settings(&s);
+            Ok(())
+        }
+    }
 }
