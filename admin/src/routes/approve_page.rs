@@ -12,28 +12,26 @@
 mod html;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 
-use axum::extract::connect_info::ConnectInfo;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, Path, Query, State};
-use axum::http::{header, Extensions, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 use serde_json::Value;
 
-use av_store::crypto::{self, KdfParams, PasswordHash};
 use av_store::{time, token};
 
 use crate::authz::{self, Vault};
 use crate::caller::{self, Caller, CallerKind};
 use crate::error::ApiError;
-use crate::limiter::client_ip;
+use crate::routes::accounts::ClientIp;
 use crate::routes::proposals::db::{self, Proposal};
 use crate::routes::proposals::{approve_as, reject_as};
 use crate::state::AppState;
+use crate::users;
 use html::{Review, Viewer};
 
 /// Reason recorded when someone presses Deny without writing one.
@@ -230,55 +228,10 @@ async fn show(
     review_page(&conn, &t, v, StatusCode::OK, None)
 }
 
-/// Checks an email and password like the login API does; the user id on success. Unknown
-/// emails still cost one password hash so timing does not tell which emails exist.
-async fn check_password(
-    state: &AppState,
-    email: &str,
-    password: &str,
-) -> Result<Option<String>, ApiError> {
-    type Row = (String, Option<Vec<u8>>, Option<Vec<u8>>, KdfParams);
-    let row: Option<Row> = state.store.read(|c| {
-        c.query_row(
-            "SELECT id, password_hash, password_salt, kdf_time, kdf_memory, kdf_threads
-             FROM users WHERE email = ?1 AND is_active = 1",
-            [email],
-            |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    KdfParams {
-                        time: r.get(3)?,
-                        memory: r.get(4)?,
-                        threads: r.get(5)?,
-                    },
-                ))
-            },
-        )
-        .optional()
-        .map_err(ApiError::from)
-    })?;
-    let password = zeroize::Zeroizing::new(password.to_string());
-    tokio::task::spawn_blocking(move || match row {
-        Some((id, Some(hash), Some(salt), params)) => {
-            let stored = PasswordHash { hash, salt, params };
-            crypto::verify_password(&password, &stored).then_some(id)
-        }
-        _ => {
-            let _ = crypto::hash_password(&password);
-            None
-        }
-    })
-    .await
-    .map_err(ApiError::internal)
-}
-
 async fn login(
     State(state): State<AppState>,
     Path(raw_id): Path<String>,
-    headers: HeaderMap,
-    ext: Extensions,
+    ClientIp(ip): ClientIp,
     form: Result<Form<Fields>, FormRejection>,
 ) -> Response {
     let Ok(Form(form)) = form else {
@@ -296,9 +249,6 @@ async fn login(
     };
     let email = field(&form, "email").unwrap_or("").trim().to_string();
     let password = field(&form, "password").unwrap_or("");
-    let peer = ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
-    let xff = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
-    let ip = client_ip(peer, xff, &state.config.trusted_proxies);
     let refuse = |status: StatusCode, msg: &str| match state.store.conn() {
         Ok(conn) => review_page(&conn, &t, Viewer::Anonymous, status, Some(msg)),
         Err(e) => internal(e),
@@ -309,13 +259,30 @@ async fn login(
             "Too many sign-in attempts. Wait a few minutes and try again.",
         );
     }
-    let user_id = match check_password(&state, &email, password).await {
-        Ok(Some(id)) => id,
-        Ok(None) => return refuse(StatusCode::UNAUTHORIZED, "Invalid email or password."),
+    let user = match state
+        .store
+        .read(|c| users::find_user(c, &email).map_err(ApiError::from))
+    {
+        Ok(u) => u,
         Err(e) => return internal(format!("{e:?}")),
     };
+    let (user_id, stored) = match user {
+        Some(u) if u.active => (u.id, u.password),
+        _ => (String::new(), None),
+    };
+    let known = stored.is_some();
+    if !users::verify_blocking(password.to_string(), stored).await || !known {
+        return refuse(StatusCode::UNAUTHORIZED, "Invalid email or password.");
+    }
     let raw = match state.store.read(|c| {
-        caller::create_session(c, Some(&user_id), None, None, Some(86_400)).map_err(ApiError::from)
+        caller::create_session(
+            c,
+            Some(&user_id),
+            None,
+            None,
+            Some(users::LOGIN_TTL_SECONDS),
+        )
+        .map_err(ApiError::from)
     }) {
         Ok((raw, _)) => raw,
         Err(e) => return internal(format!("{e:?}")),
