@@ -4,10 +4,16 @@
 //! and its migrations, the domain rules (names, roles, hosts, auth configs), the crypto that
 //! protects credentials, and the token format. Queries specific to one half live with it.
 
+pub mod catalog;
 pub mod crypto;
 pub mod db;
+pub mod email;
 pub mod error;
+pub mod hostmatch;
+pub mod names;
+pub mod proposal;
 pub mod roles;
+pub mod services;
 pub mod time;
 pub mod token;
 

@@ -1,7 +1,12 @@
-//! Not built yet.
+//! `agent-vault catalog`: the server's built-in service templates, so people and agents can
+//! start a service rule from a known host, auth type and credential key. Needs no login.
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::Args;
+
+use crate::client::Client;
+use crate::output::{self, Table};
+use crate::state;
 
 /// `catalog [--json] [--address A]`.
 #[derive(Args, Debug)]
@@ -15,6 +20,28 @@ pub struct CatalogArgs {
 }
 
 /// Runs `catalog`.
-pub fn run(_args: CatalogArgs) -> Result<()> {
-    bail!("not implemented yet")
+pub fn run(args: CatalogArgs) -> Result<()> {
+    let address = state::resolve_address(args.address.as_deref());
+    let res = Client::anonymous(&address).get("/v1/service-catalog")?;
+    if args.json {
+        output::json(&res);
+        return Ok(());
+    }
+    let mut table = Table::new(&["ID", "NAME", "HOST", "AUTH TYPE", "SUGGESTED KEY"]);
+    for t in res["services"].as_array().into_iter().flatten() {
+        table.row(
+            [
+                "id",
+                "name",
+                "host",
+                "auth_type",
+                "suggested_credential_key",
+            ]
+            .iter()
+            .map(|k| output::s(t, k).to_string())
+            .collect(),
+        );
+    }
+    table.print();
+    Ok(())
 }
