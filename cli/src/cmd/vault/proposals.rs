@@ -21,7 +21,7 @@ use crate::{prompt, state};
 #[derive(Subcommand, Debug)]
 pub enum ProposalCmd {
     /// Propose a service and/or credentials (agent side).
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// List the vault's proposals.
     List {
         /// Only proposals with this status (pending, applied, rejected, expired).
@@ -117,7 +117,7 @@ pub struct CreateArgs {
 pub fn run(cmd: ProposalCmd, vault: Option<&str>) -> Result<()> {
     let vault = state::resolve_vault(vault);
     match cmd {
-        ProposalCmd::Create(args) => create(args, &vault),
+        ProposalCmd::Create(args) => create(*args, &vault),
         ProposalCmd::List { status } => list(&vault, status.as_deref()),
         ProposalCmd::Show { id } => {
             let client = Client::logged_in(None)?;
