@@ -3,6 +3,7 @@
 
 mod client;
 mod cmd;
+mod config;
 mod output;
 mod prompt;
 mod state;

@@ -19,7 +19,10 @@ use crate::error::{Error, Result};
 pub const DB_FILE: &str = "agent-vault.db";
 
 /// Embedded migrations, applied in order, each in its own transaction.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_init.sql")),
+    (2, include_str!("../migrations/0002_change_log.sql")),
+];
 
 const MAX_IDLE: usize = 8;
 

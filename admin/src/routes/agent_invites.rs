@@ -27,6 +27,7 @@ use crate::body::RawBody;
 use crate::caller::{Actor, Caller};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use av_store::names::is_slug;
 
 /// Lifetime of an invite when none is asked for (15 minutes, DESIGN §6 fix 2).
 pub const DEFAULT_INVITE_TTL: i64 = 900;
@@ -54,14 +55,6 @@ pub fn routes() -> Router<AppState> {
             "/invite/{token}",
             get(redeem::invite_page).post(redeem::redeem),
         )
-}
-
-/// Whether `name` is a valid agent name: 3-64 characters of `[a-z0-9-]`.
-pub fn valid_agent_name(name: &str) -> bool {
-    (3..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// Marks pending invites whose time is up as `expired`.
@@ -208,7 +201,7 @@ async fn create(
     if req.name.is_empty() {
         return Err(ApiError::bad_request("Agent name is required"));
     }
-    if !valid_agent_name(&req.name) {
+    if !is_slug(&req.name) {
         return Err(ApiError::bad_request(NAME_RULE));
     }
     let ttl = match req.ttl_seconds {
@@ -503,22 +496,4 @@ fn revoke(conn: &Connection, actor: &Actor, id: Option<i64>) -> ApiResult<Json<V
         params![id, time::now()],
     )?;
     Ok(Json(json!({ "status": "revoked" })))
-}
-
-#[cfg(test)]
-mod name_tests {
-    use super::*;
-
-    #[test]
-    fn agent_names() {
-        assert!(valid_agent_name("my-agent"));
-        assert!(valid_agent_name("abc"));
-        assert!(valid_agent_name(&"a".repeat(64)));
-        assert!(!valid_agent_name("ab"));
-        assert!(!valid_agent_name(&"a".repeat(65)));
-        assert!(!valid_agent_name("My-Agent"));
-        assert!(!valid_agent_name("my_agent"));
-        assert!(!valid_agent_name("my agent"));
-        assert!(!valid_agent_name("agént"));
-    }
 }

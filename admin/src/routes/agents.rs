@@ -13,13 +13,14 @@ use av_store::time;
 
 use super::agent_invites::{
     agent_grants, insert_invite, invite_link, invite_vaults, pending_invite_for, sweep_expired,
-    valid_agent_name, NewInvite, NAME_RULE,
+    NewInvite, NAME_RULE,
 };
 use crate::authz;
 use crate::body::RawBody;
 use crate::caller::{Actor, Caller};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+use av_store::names::is_slug;
 
 /// Lifetime of a rotation invite (15 minutes).
 const ROTATION_TTL: i64 = 900;
@@ -296,7 +297,7 @@ async fn rename(
             let new = new.ok().filter(|n| !n.is_empty()).ok_or_else(|| {
                 ApiError::bad_request("Request body must include {\"name\": \"new-name\"}")
             })?;
-            if !valid_agent_name(&new) {
+            if !is_slug(&new) {
                 return Err(ApiError::bad_request(NAME_RULE));
             }
             if new == a.name {

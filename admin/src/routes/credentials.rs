@@ -18,6 +18,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use av_store::names::{invalid_credential_key_message, is_credential_key, quote};
 use av_store::{new_id, time, DEFAULT_VAULT_NAME};
 
 use crate::authz::{self, Vault};
@@ -63,9 +64,7 @@ fn target_vault(
 }
 
 fn invalid_key(key: &str) -> ApiError {
-    ApiError::bad_request(format!(
-        "Invalid credential key {key:?}: must be SCREAMING_SNAKE_CASE (e.g. STRIPE_KEY)"
-    ))
+    ApiError::bad_request(invalid_credential_key_message(key))
 }
 
 fn decrypt_failed() -> ApiError {
@@ -104,7 +103,7 @@ async fn list(
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )
                 .optional()?
-                .ok_or_else(|| ApiError::not_found(format!("Credential {key:?} not found")))?;
+                .ok_or_else(|| ApiError::not_found(format!("Credential {} not found", quote(key))))?;
             vec![row]
         }
         None => {
@@ -234,19 +233,15 @@ async fn delete_keys(
             )?;
             if n == 0 {
                 // Dropping the transaction rolls back the keys deleted before this one.
-                return Err(ApiError::not_found(format!("Credential {key:?} not found")));
+                return Err(ApiError::not_found(format!(
+                    "Credential {} not found",
+                    quote(key)
+                )));
             }
         }
         Ok(())
     })?;
     Ok(Json(json!({ "deleted": keys })))
-}
-
-// TEMP until store::names lands.
-fn is_credential_key(k: &str) -> bool {
-    let mut c = k.chars();
-    c.next().is_some_and(|f| f.is_ascii_uppercase())
-        && c.all(|x| x.is_ascii_uppercase() || x.is_ascii_digit() || x == '_')
 }
 
 /// Router-level helpers shared by the credentials and services tests: a fresh store with an

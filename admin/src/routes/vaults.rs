@@ -9,6 +9,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use av_store::names::is_slug;
 use av_store::roles::VaultRole;
 use av_store::{new_id, time, DEFAULT_VAULT_NAME};
 
@@ -27,14 +28,6 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/vaults/{name}/join", post(join))
         .route("/v1/vaults/{name}/context", get(context))
         .route("/v1/admin/vaults", get(admin_list))
-}
-
-/// Whether `name` is a valid vault (or agent) name: 3–64 bytes of `a-z`, `0-9`, `-`.
-pub fn is_slug(name: &str) -> bool {
-    (3..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// The create/rename name rules with their 400 messages.

@@ -2,6 +2,7 @@
 //! redeems exactly once. A conditional `UPDATE ... WHERE status = 'pending' AND expires_at > now`
 //! inside the write transaction burns the invite, so of concurrent redemptions exactly one wins.
 
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::header::{ACCEPT, CONTENT_TYPE};
 use axum::http::{HeaderMap, StatusCode};
@@ -14,11 +15,13 @@ use av_store::roles::VaultRole;
 use av_store::{new_id, time, token};
 
 use super::instructions::{self, Context};
-use super::{agent_exists, agent_grants, valid_agent_name, NAME_RULE};
+use super::{agent_exists, agent_grants, NAME_RULE};
 use crate::authz;
 use crate::caller;
 use crate::error::{ApiError, ApiResult};
+use crate::routes::user_invites;
 use crate::state::AppState;
+use av_store::names::is_slug;
 
 /// An invite row as redemption needs it.
 struct Invite {
@@ -89,12 +92,16 @@ fn usable(conn: &Connection, raw: &str) -> Result<Invite, ApiError> {
 }
 
 /// `GET /invite/<token>`: who the invite is for, when it expires and how to redeem it, as
-/// plain text or (for `Accept: application/json`) JSON. Never redeems.
+/// plain text or (for `Accept: application/json`) JSON. Never redeems. User invites
+/// (`av_uinv_…`) get their HTML acceptance page.
 pub async fn invite_page(
     State(state): State<AppState>,
     Path(raw): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
+    if raw.starts_with(token::USER_INVITE) {
+        return Ok(user_invites::invite_page(state, raw).await);
+    }
     let inv = state.store.read(|c| usable(c, &raw))?;
     let url = super::invite_link(&state, &raw);
     let expires_at = time::rfc3339(&inv.expires_at);
@@ -143,11 +150,16 @@ The invite expires at {expires_at} and can be used once.\n"
     Ok(([(CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
 }
 
-/// `POST /invite/<token>`: redeems the invite (body ignored).
+/// `POST /invite/<token>`: redeems the invite (body ignored). User invites (`av_uinv_…`)
+/// go to their acceptance form handler.
 pub async fn redeem(
     State(state): State<AppState>,
     Path(raw): Path<String>,
-) -> ApiResult<Json<Value>> {
+    body: Bytes,
+) -> ApiResult<Response> {
+    if raw.starts_with(token::USER_INVITE) {
+        return Ok(user_invites::invite_page_submit(state, raw, body).await);
+    }
     let (agent_name, agent_token, expires_at, vaults) = state.store.write(|tx| {
         let inv = usable(tx, &raw)?;
         match inv.agent_id.clone() {
@@ -174,7 +186,8 @@ pub async fn redeem(
         "vaults": if shown.is_empty() { Value::Null } else { Value::from(shown) },
         "token_expires_at": expires_at,
         "instructions": instructions::render(&ctx),
-    })))
+    }))
+    .into_response())
 }
 
 /// Name, raw token, RFC 3339 token expiry and vault grants of a redeemed invite.
@@ -234,7 +247,7 @@ fn create_agent(conn: &Connection, inv: &Invite) -> Result<Redeemed, ApiError> {
             "Agent name is required",
         ));
     }
-    if !valid_agent_name(name) {
+    if !is_slug(name) {
         return Err(ApiError::coded(
             StatusCode::BAD_REQUEST,
             "invalid_name",
