@@ -193,7 +193,13 @@ fn review_page(
     };
     let services = t.proposal.services();
     let credentials = t.proposal.credentials();
-    let created = time::rfc3339(&t.proposal.created_at);
+    let created = format!(
+        "{} UTC",
+        t.proposal
+            .created_at
+            .get(..16)
+            .unwrap_or(&t.proposal.created_at)
+    );
     let body = html::review(&Review {
         id: t.proposal.id,
         vault: &t.vault.name,

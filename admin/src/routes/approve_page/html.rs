@@ -24,6 +24,7 @@ const STYLE: &str = "
 *{box-sizing:border-box}
 body{margin:0;background:#f4f5f7;color:#1d2330;font:16px/1.5 -apple-system,BlinkMacSystemFont,'Segoe UI',Roboto,Helvetica,Arial,sans-serif}
 main{max-width:640px;margin:0 auto;padding:16px}
+header .dot{width:10px;height:10px;border-radius:50%;background:#1f7a3a}
 header{display:flex;align-items:center;gap:8px;margin:8px 0 16px;color:#5b6474;font-weight:600;font-size:14px;letter-spacing:.02em;text-transform:uppercase}
 .card{background:#fff;border:1px solid #dfe3ea;border-radius:12px;padding:16px 18px;margin:0 0 14px}
 h1{font-size:22px;line-height:1.3;margin:0 0 6px}
@@ -57,7 +58,7 @@ pub fn page(title: &str, body: &str) -> String {
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
 <meta name=\"referrer\" content=\"no-referrer\">\
 <title>{} · Agent Vault</title><style>{STYLE}</style></head>\
-<body><main><header>🔐 Agent Vault</header>{body}</main></body></html>\n",
+<body><main><header><span class=\"dot\"></span>Agent Vault</header>{body}</main></body></html>\n",
         esc(title)
     )
 }
@@ -107,7 +108,7 @@ pub struct Review<'a> {
     pub credentials: &'a Value,
     /// The approval token (carried in forms).
     pub token: &'a str,
-    /// When it was raised (RFC 3339).
+    /// When it was raised, for people (UTC).
     pub created_at: &'a str,
     /// Who is looking.
     pub viewer: Viewer,
