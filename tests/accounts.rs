@@ -1,1 +1,406 @@
-//! Not written yet.
+//! Accounts end to end: the first owner, a second user verified with the code from the server
+//! log, logins through the API and the CLI, password changes and resets, account deletion, the
+//! init gate, rate limits over real sockets, and that secrets stay out of answers and logs.
+
+use std::io::Write;
+use std::process::{Output, Stdio};
+
+use serde_json::json;
+
+use crate::support::Server;
+
+/// Runs the CLI with `stdin` piped in.
+pub fn cli_stdin(s: &Server, args: &[&str], stdin: &str) -> Output {
+    let mut child = s
+        .cli()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("agent-vault");
+    if let Some(mut i) = child.stdin.take() {
+        let _ = i.write_all(stdin.as_bytes());
+    }
+    child.wait_with_output().expect("agent-vault")
+}
+
+/// Runs the CLI; returns (success, stdout, stderr).
+pub fn cli(s: &Server, args: &[&str]) -> (bool, String, String) {
+    let out = s.cli().args(args).output().expect("agent-vault");
+    text(out)
+}
+
+/// (success, stdout, stderr) of a finished command.
+pub fn text(out: Output) -> (bool, String, String) {
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The latest code of `kind` ("Email verification" or "Password reset") logged for `email`.
+pub fn logged_code(s: &Server, kind: &str, email: &str) -> String {
+    let prefix = format!("[agent-vault] {kind} code for {email}: ");
+    let log = s.log();
+    log.lines()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .last()
+        .unwrap_or_else(|| panic!("no {kind} code for {email} in the log:\n{log}"))
+        .trim()
+        .to_string()
+}
+
+/// Registers a member through the API, verifies them with the logged code, and logs in.
+pub fn verified_user(s: &Server, email: &str, password: &str) -> crate::support::Login {
+    let http = s.http();
+    let r = http
+        .post(
+            &s.url("/v1/auth/register"),
+            json!({ "email": email, "password": password }),
+        )
+        .send();
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.json["requires_verification"], true);
+    let code = logged_code(s, "Email verification", email);
+    let r = http
+        .post(
+            &s.url("/v1/auth/verify"),
+            json!({ "email": email, "code": code }),
+        )
+        .send();
+    assert_eq!(r.status, 200, "{}", r.text);
+    s.login(email, password)
+}
+
+#[test]
+fn register_verify_login_and_account_via_cli() {
+    let s = Server::start();
+    let http = s.http();
+
+    // The init gate: gated routes answer 503 until the first owner exists.
+    let r = http
+        .post(
+            &s.url("/v1/auth/login"),
+            json!({"email": "a@b.co", "password": "x"}),
+        )
+        .send();
+    assert_eq!(r.status, 503);
+    assert_eq!(r.json["error"], "not_initialized");
+    let r = http.get(&s.url("/v1/vaults")).send();
+    assert_eq!(r.status, 503);
+    assert_eq!(
+        http.get(&s.url("/v1/status")).send().json["needs_first_user"],
+        true
+    );
+
+    // The first owner registers with the CLI (no session is saved by register).
+    let out = cli_stdin(
+        &s,
+        &[
+            "auth",
+            "register",
+            "--address",
+            &s.admin,
+            "--email",
+            "owner@example.com",
+            "--password-stdin",
+        ],
+        "owner-password-1\n",
+    );
+    let (ok, stdout, stderr) = text(out);
+    assert!(ok, "{stdout}{stderr}");
+    assert!(stdout.contains("✓ Owner account created."), "{stdout}");
+    assert_eq!(
+        http.get(&s.url("/v1/status")).send().json["initialized"],
+        true
+    );
+
+    // A second user registers; the code appears only in the server log.
+    let out = cli_stdin(
+        &s,
+        &[
+            "auth",
+            "register",
+            "--address",
+            &s.admin,
+            "--email",
+            "bob@example.com",
+            "--password-stdin",
+        ],
+        "bob-password-1\n",
+    );
+    let (ok, stdout, _) = text(out);
+    assert!(ok);
+    assert!(
+        stdout.contains("Ask your Agent Vault instance owner for the verification code"),
+        "{stdout}"
+    );
+    let code = logged_code(&s, "Email verification", "bob@example.com");
+    let mut codes = vec![code.clone()];
+    assert_eq!(code.len(), 6);
+    assert!(!stdout.contains(&code));
+    // Not verified yet: no login.
+    let r = http
+        .post(
+            &s.url("/v1/auth/login"),
+            json!({"email": "bob@example.com", "password": "bob-password-1"}),
+        )
+        .send();
+    assert_eq!((r.status, r.s("error")), (401, "Invalid email or password"));
+    // Re-registering does not replace the password (DESIGN fix 11).
+    let r = http
+        .post(
+            &s.url("/v1/auth/register"),
+            json!({"email": "bob@example.com", "password": "attacker-pw-1"}),
+        )
+        .send();
+    assert_eq!(r.status, 201);
+    let (ok, stdout, stderr) = cli(
+        &s,
+        &[
+            "auth",
+            "verify",
+            "--address",
+            &s.admin,
+            "--email",
+            "bob@example.com",
+            "--code",
+            "000000",
+        ],
+    );
+    assert!(!ok || code == "000000", "{stdout}");
+    if code != "000000" {
+        assert_eq!(stderr.trim(), "Error: Invalid or expired verification code");
+    }
+    let code = logged_code(&s, "Email verification", "bob@example.com");
+    codes.push(code.clone());
+    let (ok, stdout, stderr) = cli(
+        &s,
+        &[
+            "auth",
+            "verify",
+            "--address",
+            &s.admin,
+            "--email",
+            "bob@example.com",
+            "--code",
+            &code,
+        ],
+    );
+    assert!(ok, "{stdout}{stderr}");
+    let r = http
+        .post(
+            &s.url("/v1/auth/login"),
+            json!({"email": "bob@example.com", "password": "attacker-pw-1"}),
+        )
+        .send();
+    assert_eq!(r.status, 401);
+
+    // CLI login, whoami, wrong password.
+    let out = cli_stdin(
+        &s,
+        &[
+            "auth",
+            "login",
+            "--address",
+            &s.admin,
+            "--email",
+            "bob@example.com",
+            "--password-stdin",
+        ],
+        "wrong-password\n",
+    );
+    let (ok, _, stderr) = text(out);
+    assert!(!ok);
+    assert_eq!(stderr.trim(), "Error: invalid email or password");
+    let bob = s.login("bob@example.com", "bob-password-1");
+    s.login_cli(&bob);
+    let session = std::fs::read_to_string(s.cli_dir().join("session.json")).unwrap();
+    assert!(session.contains(&s.admin));
+    let (ok, stdout, _) = cli(&s, &["account", "whoami"]);
+    assert!(ok);
+    assert!(
+        stdout.contains("bob@example.com")
+            && stdout.contains("member")
+            && stdout.contains("(none)"),
+        "{stdout}"
+    );
+    let (ok, stdout, _) = cli(&s, &["account", "whoami", "--json"]);
+    assert!(ok);
+    let me: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(me["email"], "bob@example.com");
+
+    // Change password: the old sessions end, the CLI keeps working with the fresh one.
+    let out = cli_stdin(
+        &s,
+        &["account", "change-password", "--password-stdin"],
+        "bob-password-1\nbob-password-2\n",
+    );
+    let (ok, stdout, stderr) = text(out);
+    assert!(ok, "{stdout}{stderr}");
+    assert!(stdout.contains("✓ Password changed successfully."));
+    let r = http.get(&s.url("/v1/auth/me")).bearer(&bob.token).send();
+    assert_eq!(r.status, 401);
+    assert!(cli(&s, &["account", "whoami"]).0);
+
+    // Forgot / reset with the logged code.
+    let r = http
+        .post(
+            &s.url("/v1/auth/forgot-password"),
+            json!({"email": "bob@example.com"}),
+        )
+        .send();
+    assert_eq!(r.status, 200);
+    assert!(!r.text.contains("code\":"));
+    let code = logged_code(&s, "Password reset", "bob@example.com");
+    codes.push(code.clone());
+    let r = http
+        .post(
+            &s.url("/v1/auth/reset-password"),
+            json!({"email": "bob@example.com", "code": code, "new_password": "bob-password-3"}),
+        )
+        .send();
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r
+        .header("set-cookie")
+        .is_some_and(|c| c.starts_with("av_session=")));
+    let (ok, _, stderr) = cli(&s, &["account", "whoami"]);
+    assert!(!ok);
+    assert_eq!(stderr.trim(), "Error: Invalid or expired session");
+    let bob = s.login("bob@example.com", "bob-password-3");
+    s.login_cli(&bob);
+
+    // Owners cannot delete themselves; members can (with --yes; without a terminal it refuses).
+    let owner = s.login("owner@example.com", "owner-password-1");
+    let r = http
+        .delete(&s.url("/v1/auth/account"))
+        .bearer(&owner.token)
+        .send();
+    assert_eq!(
+        (r.status, r.s("error")),
+        (
+            409,
+            "Owners cannot delete their own account; transfer ownership first"
+        )
+    );
+    let (ok, _, _) = cli(&s, &["account", "delete"]);
+    assert!(!ok);
+    let (ok, stdout, _) = cli(&s, &["account", "delete", "--yes"]);
+    assert!(ok);
+    assert!(stdout.contains("✓ Account deleted."));
+    assert!(!s.cli_dir().join("session.json").exists());
+    let r = http
+        .post(
+            &s.url("/v1/auth/login"),
+            json!({"email": "bob@example.com", "password": "bob-password-3"}),
+        )
+        .send();
+    assert_eq!(r.status, 401);
+
+    // Logout ends the session.
+    s.login_cli(&owner);
+    let (ok, stdout, _) = cli(&s, &["auth", "logout"]);
+    assert!(ok && stdout.contains("Logged out"));
+    let r = http.get(&s.url("/v1/auth/me")).bearer(&owner.token).send();
+    assert_eq!(r.status, 200, "the API login is a separate session");
+
+    // No password or token ever reaches the log; codes only in their documented line.
+    let log = s.log();
+    for secret in [
+        "owner-password-1",
+        "bob-password-1",
+        "bob-password-2",
+        "bob-password-3",
+        "attacker-pw-1",
+        &owner.token,
+        &bob.token,
+    ] {
+        assert!(!log.contains(secret), "log leaks {secret}");
+    }
+    for line in log
+        .lines()
+        .filter(|l| codes.iter().any(|c| l.contains(c.as_str())))
+    {
+        assert!(
+            line.starts_with("[agent-vault] "),
+            "a code leaks in: {line}"
+        );
+    }
+}
+
+#[test]
+fn rate_limits_over_sockets() {
+    let s = Server::start();
+    let http = s.http();
+    let owner = s.register_owner();
+    let reg = |i: usize| {
+        http.post(
+            &s.url("/v1/auth/register"),
+            json!({"email": format!("u{i}@example.com"), "password": "long-enough-1"}),
+        )
+        .send()
+    };
+    // The owner's registration was the first of five per IP.
+    for i in 0..4 {
+        assert_eq!(reg(i).status, 201);
+    }
+    let r = reg(9);
+    assert_eq!(
+        (r.status, r.s("error")),
+        (429, "Too many registration attempts, try again later")
+    );
+
+    // Login: ten attempts per IP and email in five minutes (the owner's login was one).
+    let mut statuses = Vec::new();
+    for _ in 0..10 {
+        let r = http
+            .post(
+                &s.url("/v1/auth/login"),
+                json!({"email": "owner@example.com", "password": "wrong-password"}),
+            )
+            .send();
+        statuses.push(r.status);
+    }
+    assert_eq!(statuses[..9], [401; 9]);
+    assert_eq!(statuses[9], 429);
+    let r = http
+        .post(
+            &s.url("/v1/auth/login"),
+            json!({"email": "owner@example.com", "password": "owner-password-1"}),
+        )
+        .send();
+    assert_eq!(
+        (r.status, r.s("error")),
+        (429, "Too many login attempts, try again later")
+    );
+    // Existing sessions keep working.
+    assert_eq!(
+        http.get(&s.url("/v1/auth/me"))
+            .bearer(&owner.token)
+            .send()
+            .status,
+        200
+    );
+
+    for _ in 0..5 {
+        let r = http
+            .post(
+                &s.url("/v1/auth/resend-verification"),
+                json!({"email": "u0@example.com"}),
+            )
+            .send();
+        assert_eq!(r.status, 200);
+    }
+    let r = http
+        .post(
+            &s.url("/v1/auth/resend-verification"),
+            json!({"email": "u0@example.com"}),
+        )
+        .send();
+    assert_eq!(
+        (r.status, r.s("error")),
+        (429, "Too many requests, try again later")
+    );
+}

@@ -636,6 +636,7 @@ pub(crate) mod testkit {
 #[cfg(test)]
 mod tests {
     use super::testkit::{call, state, user};
+    use crate::users::CodeKind;
     use serde_json::json;
 
     #[tokio::test]
@@ -691,5 +692,246 @@ mod tests {
             (s, b["error"].as_str()),
             (401, Some("Invalid or expired session"))
         );
+    }
+
+    #[tokio::test]
+    async fn password_flows_and_limits() {
+        let (st, _d) = state();
+        let owner = user(&st, "o@x.io").await;
+        let err = |b: &serde_json::Value| b["error"].as_str().unwrap_or("").to_string();
+
+        // An unverified account keeps its first password (fix 11) and cannot log in.
+        let first = json!({ "email": "u@x.io", "password": "first-password" });
+        let (s, _, b) = call(&st, "POST", "/v1/auth/register", None, Some(first.clone())).await;
+        assert_eq!((s, b["requires_verification"].clone()), (201, json!(true)));
+        let second = json!({ "email": "u@x.io", "password": "second-password" });
+        let (s, _, _) = call(&st, "POST", "/v1/auth/register", None, Some(second.clone())).await;
+        assert_eq!(s, 201);
+        let (s, _, _) = call(&st, "POST", "/v1/auth/login", None, Some(first.clone())).await;
+        assert_eq!(s, 401);
+        let (s, _, b) = call(
+            &st,
+            "POST",
+            "/v1/auth/verify",
+            None,
+            Some(json!({ "email": "u@x.io", "code": "000000x" })),
+        )
+        .await;
+        assert_eq!(
+            (s, err(&b)),
+            (400, "Invalid or expired verification code".into())
+        );
+        let code = st
+            .store
+            .read(|c| {
+                crate::users::issue_code(c, CodeKind::Verification, "u@x.io")
+                    .map_err(av_store::Error::from)
+            })
+            .unwrap();
+        assert!(code.is_some());
+        let code = st
+            .store
+            .read(|c| {
+                crate::users::issue_code(c, CodeKind::Verification, "u@x.io")
+                    .map_err(av_store::Error::from)
+            })
+            .unwrap();
+        assert!(code.is_none(), "three pending codes are the cap");
+        let (s, _, b) = call(&st, "POST", "/v1/auth/register", None, Some(second.clone())).await;
+        assert_eq!((s, b["email"].as_str()), (201, Some("u@x.io")));
+        // Verify with a fresh code after expiring the old ones.
+        st.store
+            .read(|c| {
+                c.execute(
+                    "UPDATE email_verifications SET expires_at = '2000-01-01 00:00:00'",
+                    [],
+                )
+                .map_err(av_store::Error::from)
+            })
+            .unwrap();
+        let code = st
+            .store
+            .read(|c| {
+                crate::users::issue_code(c, CodeKind::Verification, "u@x.io")
+                    .map_err(av_store::Error::from)
+            })
+            .unwrap()
+            .unwrap();
+        let (s, cookie, _) = call(
+            &st,
+            "POST",
+            "/v1/auth/verify",
+            None,
+            Some(json!({ "email": "u@x.io", "code": code })),
+        )
+        .await;
+        assert_eq!(s, 200);
+        assert!(cookie.is_some());
+        let (s, _, b) = call(
+            &st,
+            "POST",
+            "/v1/auth/verify",
+            None,
+            Some(json!({ "email": "u@x.io", "code": code })),
+        )
+        .await;
+        assert_eq!(
+            (s, err(&b)),
+            (400, "Invalid or expired verification code".into())
+        );
+        let (s, _, _) = call(&st, "POST", "/v1/auth/login", None, Some(second)).await;
+        assert_eq!(s, 401);
+        let (s, _, b) = call(&st, "POST", "/v1/auth/login", None, Some(first)).await;
+        assert_eq!(s, 200);
+        let tok = b["token"].as_str().unwrap().to_string();
+
+        // Change password: all sessions end, a fresh one is returned.
+        let cp = |cur: &str, new: &str| json!({ "current_password": cur, "new_password": new });
+        let (s, _, b) = call(
+            &st,
+            "POST",
+            "/v1/auth/change-password",
+            Some(&tok),
+            Some(cp("", "short")),
+        )
+        .await;
+        assert_eq!(
+            (s, err(&b)),
+            (400, "New password must be at least 8 characters".into())
+        );
+        let (s, _, b) = call(
+            &st,
+            "POST",
+            "/v1/auth/change-password",
+            Some(&tok),
+            Some(cp("", "third-password")),
+        )
+        .await;
+        assert_eq!((s, err(&b)), (400, "Current_password is required".into()));
+        let (s, _, b) = call(
+            &st,
+            "POST",
+            "/v1/auth/change-password",
+            Some(&tok),
+            Some(cp("wrong-password", "third-password")),
+        )
+        .await;
+        assert_eq!((s, err(&b)), (401, "Current password is incorrect".into()));
+        let (s, _, b) = call(
+            &st,
+            "POST",
+            "/v1/auth/change-password",
+            Some(&tok),
+            Some(cp("first-password", "third-password")),
+        )
+        .await;
+        assert_eq!(s, 200);
+        let fresh = b["token"].as_str().unwrap().to_string();
+        assert!(b["expires_at"].as_str().unwrap().ends_with('Z'));
+        let (s, _, _) = call(&st, "GET", "/v1/auth/me", Some(&tok), None).await;
+        assert_eq!(s, 401);
+
+        // Forgot and reset.
+        let (s, _, b) = call(
+            &st,
+            "POST",
+            "/v1/auth/forgot-password",
+            None,
+            Some(json!({ "email": "u@x.io" })),
+        )
+        .await;
+        assert_eq!((s, b["email_sent"].clone()), (200, json!(false)));
+        let reset = |code: &str| json!({ "email": "u@x.io", "code": code, "new_password": "fourth-password" });
+        let (s, _, b) = call(
+            &st,
+            "POST",
+            "/v1/auth/reset-password",
+            None,
+            Some(reset("123")),
+        )
+        .await;
+        assert_eq!((s, err(&b)), (400, "Invalid or expired reset code".into()));
+        let code = st
+            .store
+            .read(|c| {
+                crate::users::issue_code(c, CodeKind::Reset, "u@x.io")
+                    .map_err(av_store::Error::from)
+            })
+            .unwrap()
+            .unwrap();
+        let (s, _, b) = call(
+            &st,
+            "POST",
+            "/v1/auth/reset-password",
+            None,
+            Some(reset(&code)),
+        )
+        .await;
+        assert_eq!((s, b["authenticated"].clone()), (200, json!(true)));
+        let (s, _, _) = call(&st, "GET", "/v1/auth/me", Some(&fresh), None).await;
+        assert_eq!(s, 401);
+
+        // Members may delete themselves.
+        let tok = user(&st, "d@x.io").await;
+        let (s, cookie, b) = call(&st, "DELETE", "/v1/auth/account", Some(&tok), None).await;
+        assert_eq!(
+            (s, b),
+            (200, json!({ "status": "deleted", "email": "d@x.io" }))
+        );
+        assert!(cookie.unwrap().contains("Max-Age=0"));
+
+        // Rate limits (all requests share one key without a socket).
+        let mut last = 0;
+        for _ in 0..12 {
+            let body = json!({ "email": "o@x.io", "password": "wrong-password" });
+            last = call(&st, "POST", "/v1/auth/login", None, Some(body))
+                .await
+                .0;
+        }
+        assert_eq!(last, 429);
+        let (s, _, b) = call(
+            &st,
+            "POST",
+            "/v1/auth/login",
+            None,
+            Some(json!({ "email": "o@x.io", "password": "correct-horse" })),
+        )
+        .await;
+        assert_eq!(
+            (s, err(&b)),
+            (429, "Too many login attempts, try again later".into())
+        );
+        for _ in 0..6 {
+            last = call(
+                &st,
+                "POST",
+                "/v1/auth/forgot-password",
+                None,
+                Some(json!({ "email": "a@x.io" })),
+            )
+            .await
+            .0;
+        }
+        assert_eq!(last, 429);
+        for i in 0..10 {
+            let v = json!({ "email": "zz@x.io", "code": format!("{i:06}") });
+            call(&st, "POST", "/v1/auth/verify", None, Some(v)).await;
+        }
+        let (s, _, b) = call(
+            &st,
+            "POST",
+            "/v1/auth/verify",
+            None,
+            Some(json!({ "email": "zz@x.io", "code": "1" })),
+        )
+        .await;
+        assert_eq!(
+            (s, err(&b)),
+            (
+                429,
+                "Too many failed verification attempts; request a new code".into()
+            )
+        );
+        drop(owner);
     }
 }

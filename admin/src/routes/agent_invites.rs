@@ -27,7 +27,7 @@ use crate::body::RawBody;
 use crate::caller::{Actor, Caller};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use av_store::names::is_slug;
+use av_store::names::{is_slug, AGENT_NAME_INVALID};
 
 /// Lifetime of an invite when none is asked for (15 minutes, DESIGN §6 fix 2).
 pub const DEFAULT_INVITE_TTL: i64 = 900;
@@ -40,10 +40,6 @@ const MAX_SESSION_TTL: i64 = 604_800;
 const MAX_PENDING: i64 = 50;
 /// How many trailing characters of a token are kept for revoke-by-suffix.
 pub const SUFFIX_LEN: usize = 8;
-
-/// The agent-name rule, as the 400 message says it.
-pub const NAME_RULE: &str =
-    "Agent name must be 3-64 characters, lowercase alphanumeric and hyphens only";
 
 /// Routes of this area.
 pub fn routes() -> Router<AppState> {
@@ -202,7 +198,7 @@ async fn create(
         return Err(ApiError::bad_request("Agent name is required"));
     }
     if !is_slug(&req.name) {
-        return Err(ApiError::bad_request(NAME_RULE));
+        return Err(ApiError::bad_request(AGENT_NAME_INVALID));
     }
     let ttl = match req.ttl_seconds {
         Some(t) if t > 0 => t.min(MAX_INVITE_TTL),

@@ -13,14 +13,14 @@ use av_store::time;
 
 use super::agent_invites::{
     agent_grants, insert_invite, invite_link, invite_vaults, pending_invite_for, sweep_expired,
-    NewInvite, NAME_RULE,
+    NewInvite,
 };
 use crate::authz;
 use crate::body::RawBody;
 use crate::caller::{Actor, Caller};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use av_store::names::is_slug;
+use av_store::names::{is_slug, AGENT_NAME_INVALID};
 
 /// Lifetime of a rotation invite (15 minutes).
 const ROTATION_TTL: i64 = 900;
@@ -298,7 +298,7 @@ async fn rename(
                 ApiError::bad_request("Request body must include {\"name\": \"new-name\"}")
             })?;
             if !is_slug(&new) {
-                return Err(ApiError::bad_request(NAME_RULE));
+                return Err(ApiError::bad_request(AGENT_NAME_INVALID));
             }
             if new == a.name {
                 return Ok(new);

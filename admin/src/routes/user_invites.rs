@@ -722,3 +722,401 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod api_tests {
+    use crate::routes::accounts::testkit::{call, state, user};
+    use serde_json::{json, Value};
+
+    #[tokio::test]
+    async fn invites_settings_and_acceptance() {
+        let (st, _d) = state();
+        let owner = user(&st, "owner@x.io").await;
+        let alice = user(&st, "alice@x.io").await;
+        let bob = user(&st, "bob@x.io").await;
+        let err = |b: &Value| b["error"].as_str().unwrap_or("").to_string();
+        call(
+            &st,
+            "POST",
+            "/v1/vaults",
+            Some(&alice),
+            Some(json!({ "name": "team" })),
+        )
+        .await;
+
+        let inv = |e: &str, role: &str, v: Value| json!({ "email": e, "role": role, "vaults": v });
+        let (s, _, b) = call(
+            &st,
+            "POST",
+            "/v1/users/invites",
+            Some(&alice),
+            Some(inv("n@x.io", "owner", json!([]))),
+        )
+        .await;
+        assert_eq!(
+            (s, err(&b)),
+            (403, "Only owners can create owner-role user invites".into())
+        );
+        let (s, _, b) = call(
+            &st,
+            "POST",
+            "/v1/users/invites",
+            Some(&alice),
+            Some(inv("n@x.io", "boss", json!([]))),
+        )
+        .await;
+        assert_eq!(
+            (s, err(&b)),
+            (400, "Role must be one of: owner, member".into())
+        );
+        let (s, _, b) = call(
+            &st,
+            "POST",
+            "/v1/users/invites",
+            Some(&bob),
+            Some(inv("n@x.io", "", json!([{"vault_name":"team"}]))),
+        )
+        .await;
+        assert_eq!(
+            (s, err(&b)),
+            (
+                403,
+                "You must be an admin of vault \"team\" to pre-assign it".into()
+            )
+        );
+        let (s, _, b) = call(
+            &st,
+            "POST",
+            "/v1/users/invites",
+            Some(&alice),
+            Some(inv(
+                "n@x.io",
+                "",
+                json!([{"vault_name":"team","vault_role":"proxy"}]),
+            )),
+        )
+        .await;
+        assert_eq!(
+            (s, err(&b)),
+            (
+                400,
+                "Vault role must be 'admin' or 'member', got \"proxy\"".into()
+            )
+        );
+        let (s, _, b) = call(
+            &st,
+            "POST",
+            "/v1/users/invites",
+            Some(&alice),
+            Some(inv("n@x.io", "", json!([{"vault_name":"nope"}]))),
+        )
+        .await;
+        assert_eq!((s, err(&b)), (404, "Vault \"nope\" not found".into()));
+        let (s, _, b) = call(
+            &st,
+            "POST",
+            "/v1/users/invites",
+            Some(&alice),
+            Some(inv("bob@x.io", "", json!([]))),
+        )
+        .await;
+        assert_eq!(s, 409, "{b}");
+        let (s, _, b) = call(
+            &st,
+            "POST",
+            "/v1/users/invites",
+            Some(&alice),
+            Some(inv(
+                "n@x.io",
+                "",
+                json!([{"vault_name":"team","vault_role":"admin"}]),
+            )),
+        )
+        .await;
+        assert_eq!(s, 201, "{b}");
+        let link = b["invite_link"].as_str().unwrap().to_string();
+        let raw = link.rsplit('/').next().unwrap().to_string();
+        assert!(raw.starts_with("av_uinv_"));
+        let (s, _, b) = call(
+            &st,
+            "POST",
+            "/v1/users/invites",
+            Some(&alice),
+            Some(inv("n@x.io", "", json!([]))),
+        )
+        .await;
+        assert_eq!(
+            (s, err(&b)),
+            (409, "A pending invite already exists for \"n@x.io\"".into())
+        );
+
+        // Lists never carry the token; Bob (neither creator nor vault admin) sees nothing.
+        let (_, _, b) = call(&st, "GET", "/v1/users/invites", Some(&alice), None).await;
+        let listed = &b["invites"][0];
+        assert_eq!(listed["token_suffix"].as_str(), Some(&raw[raw.len() - 8..]));
+        assert!(!b.to_string().contains(&raw));
+        assert_eq!(listed["created_by"], "alice@x.io");
+        let (_, _, b) = call(&st, "GET", "/v1/users/invites", Some(&bob), None).await;
+        assert_eq!(b, json!({ "invites": [] }));
+        let (_, _, b) = call(&st, "GET", "/v1/vaults/team/users", Some(&alice), None).await;
+        assert_eq!(
+            b["users"][1],
+            json!({ "email": "n@x.io", "role": "admin", "status": "pending" })
+        );
+        let (s, _, b) = call(
+            &st,
+            "DELETE",
+            &format!("/v1/users/invites/{}", &raw[raw.len() - 8..]),
+            Some(&bob),
+            None,
+        )
+        .await;
+        assert_eq!(
+            (s, err(&b)),
+            (
+                403,
+                "You don't have permission to revoke this invite".into()
+            )
+        );
+
+        // Details, then acceptance of a new account.
+        let (_, _, b) = call(
+            &st,
+            "GET",
+            &format!("/v1/users/invites/{raw}/details"),
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(b["needs_account"], true);
+        let accept = format!("/v1/users/invites/{raw}/accept");
+        let (s, _, b) = call(
+            &st,
+            "POST",
+            &accept,
+            None,
+            Some(json!({ "password": "short" })),
+        )
+        .await;
+        assert_eq!(
+            (s, err(&b)),
+            (400, "Password must be at least 8 characters".into())
+        );
+        let (s, cookie, b) = call(
+            &st,
+            "POST",
+            &accept,
+            None,
+            Some(json!({ "password": "long-enough" })),
+        )
+        .await;
+        assert_eq!(
+            (s, b),
+            (
+                200,
+                json!({ "email": "n@x.io", "message": "Account created. Vault access granted." })
+            )
+        );
+        assert!(cookie.is_none());
+        let (s, _, b) = call(
+            &st,
+            "POST",
+            &accept,
+            None,
+            Some(json!({ "password": "long-enough" })),
+        )
+        .await;
+        assert_eq!(
+            (s, err(&b)),
+            (410, "This invite has already been accepted".into())
+        );
+        let (_, _, b) = call(
+            &st,
+            "GET",
+            &format!("/v1/users/invites/{raw}/details"),
+            None,
+            None,
+        )
+        .await;
+        assert_eq!(
+            (b["error"].clone(), b["error_title"].as_str()),
+            (json!(true), Some("Already Accepted"))
+        );
+        let login = json!({ "email": "n@x.io", "password": "long-enough" });
+        let (s, _, b) = call(&st, "POST", "/v1/auth/login", None, Some(login)).await;
+        assert_eq!(s, 200);
+        let n = b["token"].as_str().unwrap().to_string();
+        let (_, _, b) = call(&st, "GET", "/v1/vaults/team/context", Some(&n), None).await;
+        assert_eq!(b["vault_role"], "admin");
+
+        // Revoke by suffix and reinvite.
+        let (_, _, b) = call(
+            &st,
+            "POST",
+            "/v1/users/invites",
+            Some(&owner),
+            Some(inv("m@x.io", "", json!([]))),
+        )
+        .await;
+        let raw2 = b["invite_link"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_string();
+        let (s, _, b) = call(
+            &st,
+            "POST",
+            &format!("/v1/users/invites/{}/reinvite", &raw2[raw2.len() - 10..]),
+            Some(&owner),
+            None,
+        )
+        .await;
+        assert_eq!(s, 201, "{b}");
+        let raw3 = b["invite_link"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_string();
+        let (s, _, b) = call(
+            &st,
+            "POST",
+            &format!("/v1/users/invites/{raw2}/accept"),
+            None,
+            Some(json!({ "password": "long-enough" })),
+        )
+        .await;
+        assert_eq!((s, err(&b)), (410, "This invite was revoked".into()));
+        let (s, _, b) = call(
+            &st,
+            "DELETE",
+            &format!("/v1/users/invites/{}", &raw3[raw3.len() - 7..]),
+            Some(&owner),
+            None,
+        )
+        .await;
+        assert_eq!(
+            (s, err(&b)),
+            (404, "Invite not found or not pending".into())
+        );
+        let (s, _, b) = call(
+            &st,
+            "DELETE",
+            &format!("/v1/users/invites/{}", &raw3[raw3.len() - 8..]),
+            Some(&owner),
+            None,
+        )
+        .await;
+        assert_eq!((s, b), (200, json!({ "message": "Invite revoked" })));
+
+        // Settings: owners only; domain restriction and invite-only.
+        let (s, _, b) = call(&st, "GET", "/v1/admin/settings", Some(&alice), None).await;
+        assert_eq!((s, err(&b)), (403, "Owner role required".into()));
+        let (s, _, b) = call(
+            &st,
+            "PUT",
+            "/v1/admin/settings",
+            Some(&owner),
+            Some(json!({ "allowed_email_domains": ["bad domain"] })),
+        )
+        .await;
+        assert_eq!((s, err(&b)), (400, "Invalid domain: \"bad domain\"".into()));
+        let (s, _, b) = call(
+            &st,
+            "PUT",
+            "/v1/admin/settings",
+            Some(&owner),
+            Some(json!({ "allowed_email_domains": [" X.io ", "x.io", ""], "invite_only": true })),
+        )
+        .await;
+        assert_eq!(
+            (s, b),
+            (
+                200,
+                json!({ "allowed_email_domains": ["x.io"], "invite_only": true, "smtp_configured": false })
+            )
+        );
+        let reg = json!({ "email": "z@x.io", "password": "long-enough" });
+        let (s, _, b) = call(&st, "POST", "/v1/auth/register", None, Some(reg)).await;
+        assert_eq!(
+            (s, err(&b)),
+            (
+                403,
+                "This instance is invite-only; accounts can only be created through an invite"
+                    .into()
+            )
+        );
+        let reg = json!({ "email": "z@y.io", "password": "long-enough" });
+        let (s, _, b) = call(&st, "POST", "/v1/auth/register", None, Some(reg)).await;
+        assert_eq!(
+            (s, err(&b)),
+            (
+                403,
+                "signups are restricted to @x.io email addresses".into()
+            )
+        );
+        let (s, _, b) = call(
+            &st,
+            "POST",
+            "/v1/users/invites",
+            Some(&owner),
+            Some(inv("z@y.io", "", json!([]))),
+        )
+        .await;
+        assert_eq!(
+            (s, err(&b)),
+            (
+                403,
+                "signups are restricted to @x.io email addresses".into()
+            )
+        );
+        let (_, _, b) = call(&st, "GET", "/v1/status", None, None).await;
+        assert_eq!(b["invite_only"], true);
+    }
+
+    #[tokio::test]
+    async fn html_invite_page() {
+        let (st, _d) = state();
+        let owner = user(&st, "owner@x.io").await;
+        let (_, _, b) = call(
+            &st,
+            "POST",
+            "/v1/users/invites",
+            Some(&owner),
+            Some(json!({ "email": "p@x.io" })),
+        )
+        .await;
+        let raw = b["invite_link"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_string();
+        let text = |r: axum::response::Response| async move {
+            let s = r.status().as_u16();
+            let b = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+            (s, String::from_utf8(b.to_vec()).unwrap())
+        };
+        let (s, html) = text(super::invite_page(st.clone(), raw.clone()).await).await;
+        assert_eq!(s, 200);
+        assert!(html.contains("name=\"password\"") && !html.contains("<script"));
+        let (s, html) = text(super::invite_page(st.clone(), "av_uinv_nope".into()).await).await;
+        assert_eq!(s, 404);
+        assert!(html.contains("Invite not found"));
+        let form = axum::body::Bytes::from_static(b"password=long-enough&confirm=other");
+        let (s, html) = text(super::invite_page_submit(st.clone(), raw.clone(), form).await).await;
+        assert_eq!(s, 200);
+        assert!(html.contains("do not match"));
+        let form = axum::body::Bytes::from_static(b"password=long-enough&confirm=long-enough");
+        let (s, html) = text(super::invite_page_submit(st.clone(), raw.clone(), form).await).await;
+        assert_eq!(s, 200);
+        assert!(html.contains("Account created."), "{html}");
+        let (s, html) = text(super::invite_page(st.clone(), raw.clone()).await).await;
+        assert_eq!(s, 410);
+        assert!(html.contains("Already Accepted"));
+    }
+}

@@ -236,6 +236,7 @@ async fn context(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::routes::accounts::testkit::{call, state, user};
 
     #[test]
     fn slugs() {
@@ -247,5 +248,407 @@ mod tests {
         assert!(!is_slug("Abc"));
         assert!(!is_slug("a_b"));
         assert!(!is_slug("ünï"));
+    }
+
+    #[tokio::test]
+    async fn vault_lifecycle_and_role_boundaries() {
+        let (st, _d) = state();
+        let owner = user(&st, "owner@x.io").await;
+        let alice = user(&st, "alice@x.io").await;
+        let bob = user(&st, "bob@x.io").await;
+        let err = |b: &Value| b["error"].as_str().unwrap_or("").to_string();
+
+        for (name, msg) in [
+            ("", "Name is required"),
+            (
+                "ab",
+                "Vault name must be 3-64 characters, lowercase alphanumeric and hyphens only",
+            ),
+            (
+                "Team",
+                "Vault name must be 3-64 characters, lowercase alphanumeric and hyphens only",
+            ),
+            ("users", "This vault name is reserved"),
+        ] {
+            let (s, _, b) = call(
+                &st,
+                "POST",
+                "/v1/vaults",
+                Some(&alice),
+                Some(json!({ "name": name })),
+            )
+            .await;
+            assert_eq!((s, err(&b)), (400, msg.to_string()), "{name}");
+        }
+        let (s, _, b) = call(
+            &st,
+            "POST",
+            "/v1/vaults",
+            Some(&alice),
+            Some(json!({ "name": "team" })),
+        )
+        .await;
+        assert_eq!(s, 201, "{b}");
+        assert!(b["created_at"].as_str().unwrap().ends_with('Z'));
+        let (s, _, b) = call(
+            &st,
+            "POST",
+            "/v1/vaults",
+            Some(&bob),
+            Some(json!({ "name": "team" })),
+        )
+        .await;
+        assert_eq!((s, err(&b)), (409, "Vault \"team\" already exists".into()));
+
+        // Alice sees her vault as admin; Bob sees nothing; the owner sees all, implicitly.
+        let (_, _, b) = call(&st, "GET", "/v1/vaults", Some(&alice), None).await;
+        assert_eq!(b["vaults"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            (
+                b["vaults"][0]["role"].as_str(),
+                b["vaults"][0]["membership"].as_str()
+            ),
+            (Some("admin"), Some("explicit"))
+        );
+        assert_eq!(b["vaults"][0]["pending_proposals"], 0);
+        let (_, _, b) = call(&st, "GET", "/v1/vaults", Some(&bob), None).await;
+        assert_eq!(b, json!({ "vaults": [] }));
+        let (_, _, b) = call(&st, "GET", "/v1/vaults", Some(&owner), None).await;
+        let names: Vec<_> = b["vaults"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| {
+                (
+                    v["name"].as_str().unwrap(),
+                    v["membership"].as_str().unwrap(),
+                    v.get("role").is_some(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            names,
+            vec![("default", "explicit", true), ("team", "implicit", false)]
+        );
+
+        // Context.
+        let (s, _, b) = call(&st, "GET", "/v1/vaults/nope/context", Some(&alice), None).await;
+        assert_eq!((s, err(&b)), (404, "Vault not found".into()));
+        let (s, _, b) = call(&st, "GET", "/v1/vaults/team/context", Some(&bob), None).await;
+        assert_eq!((s, err(&b)), (403, "No vault access".into()));
+        let (s, _, b) = call(&st, "GET", "/v1/vaults/team/context", Some(&alice), None).await;
+        assert_eq!(
+            (s, b),
+            (200, json!({ "vault_name": "team", "vault_role": "admin" }))
+        );
+
+        // Owner-only routes.
+        let (s, _, b) = call(&st, "GET", "/v1/admin/vaults", Some(&alice), None).await;
+        assert_eq!((s, err(&b)), (403, "Owner role required".into()));
+        let (s, _, b) = call(&st, "GET", "/v1/admin/vaults", Some(&owner), None).await;
+        assert_eq!(s, 200);
+        assert_eq!(b["vaults"][0]["is_default"], true);
+        let (s, _, b) = call(&st, "POST", "/v1/vaults/team/join", Some(&alice), None).await;
+        assert_eq!((s, err(&b)), (403, "Owner role required".into()));
+
+        // Rename and delete: never default; admin or owner only.
+        let (s, _, b) = call(
+            &st,
+            "POST",
+            "/v1/vaults/default/rename",
+            Some(&owner),
+            Some(json!({ "name": "x-y-z" })),
+        )
+        .await;
+        assert_eq!(
+            (s, err(&b)),
+            (400, "Cannot rename the default vault".into())
+        );
+        let (s, _, b) = call(&st, "DELETE", "/v1/vaults/default", Some(&owner), None).await;
+        assert_eq!(
+            (s, err(&b)),
+            (400, "Cannot delete the default vault".into())
+        );
+        let (s, _, b) = call(&st, "DELETE", "/v1/vaults/team", Some(&bob), None).await;
+        assert_eq!(
+            (s, err(&b)),
+            (403, "Vault admin or instance owner required".into())
+        );
+        let (s, _, b) = call(
+            &st,
+            "POST",
+            "/v1/vaults/team/rename",
+            Some(&bob),
+            Some(json!({ "name": "crew" })),
+        )
+        .await;
+        assert_eq!(
+            (s, err(&b)),
+            (403, "Vault admin or instance owner required".into())
+        );
+        let (s, _, b) = call(&st, "POST", "/v1/vaults/team/rename", Some(&alice), None).await;
+        assert_eq!(
+            (s, err(&b)),
+            (
+                400,
+                "Request body must include {\"name\": \"new-name\"}".into()
+            )
+        );
+        let (s, _, b) = call(
+            &st,
+            "POST",
+            "/v1/vaults/team/rename",
+            Some(&alice),
+            Some(json!({ "name": "default" })),
+        )
+        .await;
+        assert_eq!(
+            (s, err(&b)),
+            (409, "A vault named \"default\" already exists".into())
+        );
+        let (s, _, b) = call(
+            &st,
+            "POST",
+            "/v1/vaults/team/rename",
+            Some(&alice),
+            Some(json!({ "name": "crew" })),
+        )
+        .await;
+        assert_eq!(s, 200);
+        assert_eq!(b["message"], "vault renamed from \"team\" to \"crew\"");
+        let (s, _, b) = call(&st, "DELETE", "/v1/vaults/nope", Some(&owner), None).await;
+        assert_eq!((s, err(&b)), (404, "Vault \"nope\" not found".into()));
+
+        // The owner joins, then deletes without being asked twice.
+        let (s, _, b) = call(&st, "POST", "/v1/vaults/crew/join", Some(&owner), None).await;
+        assert_eq!(
+            (s, b),
+            (
+                200,
+                json!({ "vault": "crew", "role": "admin", "joined": true })
+            )
+        );
+        let (s, _, b) = call(&st, "POST", "/v1/vaults/crew/join", Some(&owner), None).await;
+        assert_eq!((s, err(&b)), (409, "Already a member of this vault".into()));
+        let (s, _, b) = call(&st, "DELETE", "/v1/vaults/crew", Some(&owner), None).await;
+        assert_eq!((s, b), (200, json!({ "name": "crew", "deleted": true })));
+        let (_, _, b) = call(&st, "GET", "/v1/vaults", Some(&alice), None).await;
+        assert_eq!(b, json!({ "vaults": [] }));
+    }
+
+    #[tokio::test]
+    async fn vault_users_and_scoped_sessions() {
+        let (st, _d) = state();
+        let _owner = user(&st, "owner@x.io").await;
+        let alice = user(&st, "alice@x.io").await;
+        let bob = user(&st, "bob@x.io").await;
+        let carol = user(&st, "carol@x.io").await;
+        let err = |b: &Value| b["error"].as_str().unwrap_or("").to_string();
+        call(
+            &st,
+            "POST",
+            "/v1/vaults",
+            Some(&alice),
+            Some(json!({ "name": "team" })),
+        )
+        .await;
+
+        let add = |e: &str, r: &str| json!({ "email": e, "role": r });
+        let (s, _, b) = call(
+            &st,
+            "POST",
+            "/v1/vaults/team/users",
+            Some(&bob),
+            Some(add("carol@x.io", "member")),
+        )
+        .await;
+        assert_eq!((s, err(&b)), (403, "No access to this vault".into()));
+        let (s, _, b) = call(
+            &st,
+            "POST",
+            "/v1/vaults/team/users",
+            Some(&alice),
+            Some(add("bob@x.io", "owner")),
+        )
+        .await;
+        assert_eq!(
+            (s, err(&b)),
+            (400, "Role must be 'admin' or 'member'".into())
+        );
+        let (s, _, b) = call(
+            &st,
+            "POST",
+            "/v1/vaults/team/users",
+            Some(&alice),
+            Some(add("zed@x.io", "")),
+        )
+        .await;
+        assert_eq!(
+            (s, err(&b)),
+            (404, "User \"zed@x.io\" not found in this instance".into())
+        );
+        let (s, _, b) = call(
+            &st,
+            "POST",
+            "/v1/vaults/team/users",
+            Some(&alice),
+            Some(add("bob@x.io", "")),
+        )
+        .await;
+        assert_eq!(
+            (s, b),
+            (201, json!({ "email": "bob@x.io", "role": "member" }))
+        );
+        let (s, _, b) = call(
+            &st,
+            "POST",
+            "/v1/vaults/team/users",
+            Some(&alice),
+            Some(add("bob@x.io", "admin")),
+        )
+        .await;
+        assert_eq!(
+            (s, err(&b)),
+            (
+                409,
+                "User \"bob@x.io\" already has access to vault \"team\"".into()
+            )
+        );
+        // A member may look but not manage.
+        let (s, _, b) = call(&st, "GET", "/v1/vaults/team/users", Some(&bob), None).await;
+        assert_eq!(s, 200);
+        assert_eq!(b["users"].as_array().unwrap().len(), 2);
+        let (s, _, b) = call(
+            &st,
+            "POST",
+            "/v1/vaults/team/users",
+            Some(&bob),
+            Some(add("carol@x.io", "member")),
+        )
+        .await;
+        assert_eq!((s, err(&b)), (403, "Vault admin role required".into()));
+        let (s, _, b) = call(&st, "GET", "/v1/vaults/team/users", Some(&carol), None).await;
+        assert_eq!((s, err(&b)), (403, "No access to this vault".into()));
+
+        // Last-admin protection.
+        let (s, _, b) = call(
+            &st,
+            "DELETE",
+            "/v1/vaults/team/users/alice@x.io",
+            Some(&alice),
+            None,
+        )
+        .await;
+        assert_eq!(
+            (s, err(&b)),
+            (409, "Cannot remove the last admin from this vault".into())
+        );
+        let (s, _, b) = call(
+            &st,
+            "POST",
+            "/v1/vaults/team/users/alice@x.io/role",
+            Some(&alice),
+            Some(json!({ "role": "member" })),
+        )
+        .await;
+        assert_eq!(
+            (s, err(&b)),
+            (409, "Cannot demote the last admin of this vault".into())
+        );
+        let (s, _, b) = call(
+            &st,
+            "POST",
+            "/v1/vaults/team/users/carol@x.io/role",
+            Some(&alice),
+            Some(json!({ "role": "admin" })),
+        )
+        .await;
+        assert_eq!(
+            (s, err(&b)),
+            (404, "User does not belong to this vault".into())
+        );
+        let (s, _, b) = call(
+            &st,
+            "POST",
+            "/v1/vaults/team/users/bob@x.io/role",
+            Some(&alice),
+            Some(json!({ "role": "admin" })),
+        )
+        .await;
+        assert_eq!(s, 200);
+        assert_eq!(
+            b["message"],
+            "updated bob@x.io's role to admin in vault team"
+        );
+        let (s, _, b) = call(
+            &st,
+            "POST",
+            "/v1/vaults/team/users/alice@x.io/role",
+            Some(&bob),
+            Some(json!({ "role": "member" })),
+        )
+        .await;
+        assert_eq!((s, b["role"].as_str()), (200, Some("member")));
+        let (s, _, b) = call(
+            &st,
+            "DELETE",
+            "/v1/vaults/team/users/nobody@x.io",
+            Some(&bob),
+            None,
+        )
+        .await;
+        assert_eq!((s, err(&b)), (404, "User \"nobody@x.io\" not found".into()));
+        let (s, _, b) = call(
+            &st,
+            "DELETE",
+            "/v1/vaults/team/users/alice@x.io",
+            Some(&bob),
+            None,
+        )
+        .await;
+        assert_eq!(
+            (s, b),
+            (
+                200,
+                json!({ "message": "removed alice@x.io from vault team" })
+            )
+        );
+
+        // Scoped sessions see their own vault only, and nothing instance-wide (fix 9).
+        let team = st
+            .store
+            .read(|c| authz::find_vault(c, "team").map_err(av_store::Error::from))
+            .unwrap()
+            .unwrap();
+        let (scoped, _) = st
+            .store
+            .read(|c| {
+                crate::caller::create_session(
+                    c,
+                    None,
+                    None,
+                    Some((&team.id, VaultRole::Member)),
+                    Some(600),
+                )
+                .map_err(av_store::Error::from)
+            })
+            .unwrap();
+        let (s, _, b) = call(&st, "GET", "/v1/vaults/team/users", Some(&scoped), None).await;
+        assert_eq!((s, b["users"].as_array().map(Vec::len)), (200, Some(1)));
+        let (s, _, b) = call(&st, "GET", "/v1/vaults/default/users", Some(&scoped), None).await;
+        assert_eq!(
+            (s, err(&b)),
+            (403, "Session not authorized for this vault".into())
+        );
+        for path in ["/v1/vaults", "/v1/users"] {
+            let (s, _, b) = call(&st, "GET", path, Some(&scoped), None).await;
+            assert_eq!(
+                (s, err(&b)),
+                (403, "Authentication required".into()),
+                "{path}"
+            );
+        }
+        let (s, _, b) = call(&st, "GET", "/v1/auth/me", Some(&scoped), None).await;
+        assert_eq!((s, err(&b)), (401, "Not authenticated".into()));
     }
 }

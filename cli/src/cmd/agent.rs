@@ -9,6 +9,8 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
+use av_store::names::{is_slug, AGENT_NAME_INVALID};
+
 use crate::client::{seg, Client};
 use crate::output::{self, Table};
 
@@ -204,14 +206,6 @@ fn format_duration(seconds: i64) -> String {
     }
 }
 
-/// Whether `name` is a valid agent name (checked here too so nothing is sent for a typo).
-fn valid_name(name: &str) -> bool {
-    (3..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-}
-
 /// Parses the repeatable `--vault NAME[:ROLE]` flags.
 fn vault_specs(specs: &[String]) -> Result<Vec<Value>> {
     let mut out = Vec::new();
@@ -232,8 +226,8 @@ fn invite(api: &Client, args: InviteArgs) -> Result<()> {
     let Some(name) = args.name else {
         bail!("an agent name is required");
     };
-    if !valid_name(&name) {
-        bail!("Agent name must be 3-64 characters, lowercase alphanumeric and hyphens only");
+    if !is_slug(&name) {
+        bail!(AGENT_NAME_INVALID);
     }
     if !matches!(args.role.as_str(), "owner" | "member") {
         bail!("role must be 'owner' or 'member'");

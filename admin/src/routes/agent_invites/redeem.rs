@@ -15,13 +15,13 @@ use av_store::roles::VaultRole;
 use av_store::{new_id, time, token};
 
 use super::instructions::{self, Context};
-use super::{agent_exists, agent_grants, NAME_RULE};
+use super::{agent_exists, agent_grants};
 use crate::authz;
 use crate::caller;
 use crate::error::{ApiError, ApiResult};
 use crate::routes::user_invites;
 use crate::state::AppState;
-use av_store::names::is_slug;
+use av_store::names::{is_slug, AGENT_NAME_INVALID};
 
 /// An invite row as redemption needs it.
 struct Invite {
@@ -251,7 +251,7 @@ fn create_agent(conn: &Connection, inv: &Invite) -> Result<Redeemed, ApiError> {
         return Err(ApiError::coded(
             StatusCode::BAD_REQUEST,
             "invalid_name",
-            NAME_RULE,
+            AGENT_NAME_INVALID,
         ));
     }
     let taken = || {

@@ -69,24 +69,30 @@ fn services_path(vault: &str) -> String {
 #[derive(Serialize)]
 struct ListDoc<'a> {
     vault: &'a str,
-    services: Vec<Value>,
+    services: Vec<YamlService<'a>>,
 }
 
-/// A service as shown in YAML: an absent description is left out rather than `null`.
-fn yaml_service(s: &Service) -> Result<Value> {
-    let mut v = serde_json::to_value(s)?;
-    if let Some(obj) = v.as_object_mut() {
-        if obj.get("description").is_some_and(Value::is_null) {
-            obj.remove("description");
-        }
-    }
-    Ok(v)
+/// A service as shown in YAML: fields in reading order (host, description, auth), and an
+/// absent description left out rather than printed as `null`.
+#[derive(Serialize)]
+struct YamlService<'a> {
+    host: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    auth: &'a Auth,
 }
 
 fn to_yaml(vault: &str, services: &[Service]) -> Result<String> {
     let doc = ListDoc {
         vault,
-        services: services.iter().map(yaml_service).collect::<Result<_>>()?,
+        services: services
+            .iter()
+            .map(|s| YamlService {
+                host: &s.host,
+                description: s.description.as_deref(),
+                auth: &s.auth,
+            })
+            .collect(),
     };
     serde_saphyr::to_string(&doc).map_err(|e| anyhow!("cannot render YAML: {e}"))
 }
