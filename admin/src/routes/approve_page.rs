@@ -22,7 +22,7 @@ use axum::Router;
 use rusqlite::Connection;
 use serde_json::Value;
 
-use av_store::{time, token};
+use av_store::token;
 
 use crate::authz::{self, Vault};
 use crate::caller::{self, Caller, CallerKind};
