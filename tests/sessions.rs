@@ -103,7 +103,10 @@ fn vault_run_gives_the_child_a_working_scoped_session() {
 
     // vault token prints a bare token; --role is capped by the caller's role.
     let tok = ok(&s, &["vault", "token", "--role", "member", "--ttl", "1h"]);
-    assert!(tok.starts_with("av_sess_") && !tok.ends_with('\n'), "{tok:?}");
+    assert!(
+        tok.starts_with("av_sess_") && !tok.ends_with('\n'),
+        "{tok:?}"
+    );
     let r = http.get(&s.url("/discover")).bearer(&tok).send();
     assert_eq!(r.status, 200);
 
@@ -145,7 +148,10 @@ fn vault_run_errors_are_clear() {
     let err = fails(&s, &["vault", "run"]);
     assert!(err.contains("no command given"), "{err}");
     let err = fails(&s, &["vault", "run", "--", "no-such-command-xyz"]);
-    assert!(err.contains("command not found: no-such-command-xyz"), "{err}");
+    assert!(
+        err.contains("command not found: no-such-command-xyz"),
+        "{err}"
+    );
     let err = fails(&s, &["vault", "run", "--vault", "nope", "--", "true"]);
     assert!(err.contains("failed to create scoped session"), "{err}");
     assert!(err.contains("Vault \"nope\" not found"), "{err}");
