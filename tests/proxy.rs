@@ -1,1 +1,545 @@
-//! Not written yet.
+//! The proxy port end to end: the real binary, a real HTTPS upstream (test CA), agents and
+//! scoped sessions minted through the admin API. Covers answers and their exact bodies,
+//! injection of each auth type, header rules, streaming (SSE, large bodies, WebSocket),
+//! revocation and credential changes within 1 s, and secrets never leaking.
+
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::support::{large_body, Http, Login, Options, Resp, Server, Upstream};
+
+/// A started server with an owner, an HTTPS upstream and the clients' tokens.
+struct Setup {
+    server: Server,
+    up: Upstream,
+    owner: Login,
+    http: Http,
+}
+
+impl Setup {
+    fn start() -> Setup {
+        Setup::start_with(Options::default())
+    }
+
+    fn start_with(opts: Options) -> Setup {
+        let server = Server::start_with(opts);
+        let owner = server.register_owner();
+        let http = server.http();
+        Setup {
+            up: Upstream::start(),
+            server,
+            owner,
+            http,
+        }
+    }
+
+    fn admin(&self, path: &str) -> String {
+        self.server.url(path)
+    }
+
+    /// `/proxy/localhost:PORT<path>`.
+    fn target(&self, path: &str) -> String {
+        self.server.proxy_url(&format!("{}{path}", self.up.host()))
+    }
+
+    /// Replaces the default vault's services.
+    fn set_services(&self, services: Value) {
+        let r = self
+            .http
+            .put(
+                &self.admin("/v1/vaults/default/services"),
+                json!({ "services": services }),
+            )
+            .bearer(&self.owner.token)
+            .send();
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+
+    fn set_credentials(&self, pairs: Value) {
+        let r = self
+            .http
+            .post(
+                &self.admin("/v1/credentials"),
+                json!({ "vault": "default", "credentials": pairs }),
+            )
+            .bearer(&self.owner.token)
+            .send();
+        assert!(r.status == 200 || r.status == 201, "{}", r.text);
+    }
+
+    /// A scoped session on the default vault.
+    fn scoped_session(&self) -> String {
+        let r = self
+            .http
+            .post(
+                &self.admin("/v1/sessions"),
+                json!({ "vault": "default", "vault_role": "proxy" }),
+            )
+            .bearer(&self.owner.token)
+            .send();
+        assert!(r.status == 200 || r.status == 201, "{}", r.text);
+        r.s("token").to_string()
+    }
+
+    /// An agent (via invite + redemption) with a proxy grant on the default vault.
+    fn agent(&self, name: &str) -> String {
+        let r = self
+            .http
+            .post(
+                &self.admin("/v1/agents/invites"),
+                json!({ "name": name, "vaults": [{"vault_name": "default", "vault_role": "proxy"}] }),
+            )
+            .bearer(&self.owner.token)
+            .send();
+        assert!(r.status == 200 || r.status == 201, "{}", r.text);
+        let invite = r.s("token").to_string();
+        let r = self
+            .http
+            .post(&self.admin(&format!("/invite/{invite}")), json!({}))
+            .send();
+        assert!(r.status == 200 || r.status == 201, "{}", r.text);
+        r.s("av_agent_token").to_string()
+    }
+
+    /// GET through the proxy as an agent on the default vault.
+    fn get_as_agent(&self, token: &str, path: &str) -> Resp {
+        self.http
+            .get(&self.target(path))
+            .bearer(token)
+            .header("X-Vault", "default")
+            .send()
+    }
+}
+
+/// Polls `check` until it holds; changes made through admin must show within 1 s.
+fn within_one_second(what: &str, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    loop {
+        if check() {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_millis(1000),
+            "{what}: not enforced within 1 s"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn assert_error(r: &Resp, status: u16, body: Value) {
+    assert_eq!((r.status, &r.json), (status, &body), "{}", r.text);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+}
+
+#[test]
+fn not_initialized_until_an_owner_exists_then_exact_errors() {
+    let server = Server::start();
+    let http = server.http();
+    let r = http.get(&server.proxy_url("api.github.com/user")).send();
+    assert_error(
+        &r,
+        503,
+        json!({"error":"not_initialized",
+            "message":"No owner account exists. Run 'agent-vault auth register' to create the first account."}),
+    );
+    let owner = server.register_owner();
+    let url = server.proxy_url("api.github.com/user");
+    within_one_second("initialization", || http.get(&url).send().status == 401);
+    assert_error(
+        &http.get(&url).send(),
+        401,
+        json!({"error":"Authorization required"}),
+    );
+    assert_error(
+        &http.get(&url).bearer("av_agt_nope").send(),
+        401,
+        json!({"error":"Invalid or expired session"}),
+    );
+    assert_error(
+        &http.get(&url).bearer(&owner.token).send(),
+        403,
+        json!({"error":"Session requires vault scope"}),
+    );
+    let r = http.get(&format!("{}/v1/status", server.proxy)).send();
+    assert_eq!((r.status, r.s("error")), (404, "not_found"));
+    assert_error(
+        &http.get(&server.proxy_url("us@er:443/x")).send(),
+        400,
+        json!({"error":"bad_request","message":"Invalid target host"}),
+    );
+    assert_error(
+        &http.get(&format!("{}/proxy/", server.proxy)).send(),
+        400,
+        json!({"error":"bad_request","message":"Missing target host in proxy URL"}),
+    );
+}
+
+#[test]
+fn vault_resolution_service_matching_and_credentials() {
+    let s = Setup::start();
+    let agent = s.agent("resolver");
+    let url = s.target("/x");
+    let r = s.http.get(&url).bearer(&agent).send();
+    assert_error(
+        &r,
+        400,
+        json!({"error":"Agent tokens require X-Vault header to specify which vault to use"}),
+    );
+    let r = s
+        .http
+        .get(&url)
+        .bearer(&agent)
+        .header("X-Vault", "nope")
+        .send();
+    assert_error(&r, 404, json!({"error":"Vault not found: nope"}));
+    let r = s
+        .http
+        .post(&s.admin("/v1/vaults"), json!({"name": "other"}))
+        .bearer(&s.owner.token)
+        .send();
+    assert!(r.status == 200 || r.status == 201, "{}", r.text);
+    within_one_second("new vault", || {
+        s.http
+            .get(&url)
+            .bearer(&agent)
+            .header("X-Vault", "other")
+            .send()
+            .status
+            == 403
+    });
+    let r = s
+        .http
+        .get(&url)
+        .bearer(&agent)
+        .header("X-Vault", "other")
+        .send();
+    assert_error(
+        &r,
+        403,
+        json!({"error":"Agent does not have access to vault: other"}),
+    );
+    let host = s.up.host();
+    assert_error(
+        &s.get_as_agent(&agent, "/x"),
+        403,
+        json!({"error":"forbidden",
+            "message": format!("No broker service matching host \"{host}\" in vault \"default\""),
+            "proposal_hint":{"host": host,"endpoint":"POST /v1/proposals",
+                "supported_auth_types":["bearer","basic","api-key","custom"]}}),
+    );
+    s.set_services(json!([{"host": "localhost", "auth": {"type": "bearer", "token": "NOT_SET"}}]));
+    within_one_second("services change", || {
+        s.get_as_agent(&agent, "/x").status == 502
+    });
+    assert_error(
+        &s.get_as_agent(&agent, "/x"),
+        502,
+        json!({"error":"credential_not_found",
+            "message":"A required credential could not be resolved; check vault configuration"}),
+    );
+}
+
+#[test]
+fn injects_each_auth_type_and_applies_header_rules() {
+    let s = Setup::start();
+    let secret = format!("sk-sentinel-{}", std::process::id());
+    s.set_credentials(json!({"TOKEN": secret, "USER": "alice", "PASS": "p:ss"}));
+    let agent = s.agent("injector");
+    let cases = [
+        (
+            json!({"type": "bearer", "token": "TOKEN"}),
+            "authorization",
+            format!("Bearer {secret}"),
+        ),
+        (
+            json!({"type": "basic", "username": "USER", "password": "PASS"}),
+            "authorization",
+            "Basic YWxpY2U6cDpzcw==".to_string(),
+        ),
+        (
+            json!({"type": "basic", "username": "USER"}),
+            "authorization",
+            "Basic YWxpY2U6".to_string(),
+        ),
+        (
+            json!({"type": "api-key", "key": "TOKEN", "header": "X-Api-Key", "prefix": "Key "}),
+            "x-api-key",
+            format!("Key {secret}"),
+        ),
+        (
+            json!({"type": "api-key", "key": "TOKEN"}),
+            "authorization",
+            secret.clone(),
+        ),
+        (
+            json!({"type": "custom", "headers": {"X-Custom": "u={{ USER }};t={{TOKEN}}"}}),
+            "x-custom",
+            format!("u=alice;t={secret}"),
+        ),
+    ];
+    for (auth, header, expected) in cases {
+        s.set_services(json!([{"host": "localhost", "auth": auth}]));
+        within_one_second(&format!("{auth}"), || {
+            let r = s.get_as_agent(&agent, "/echo");
+            r.status == 200 && r.json["headers"][header] == expected.as_str()
+        });
+    }
+
+    // Header rules: the agent's token and X-Vault never reach upstream; other headers do;
+    // injected headers replace same-named ones; Host is the target; path is byte-exact.
+    let r = s
+        .http
+        .get(&s.target("/v1/a%2Fb/%7Euser?q=%2F&x=1"))
+        .bearer(&agent)
+        .header("X-Vault", "default")
+        .header("anthropic-version", "2023-06-01")
+        .header("X-Custom", "agent-value")
+        .header("Connection", "X-Hop")
+        .header("X-Hop", "drop")
+        .send();
+    assert_eq!(r.status, 200, "{}", r.text);
+    let h = &r.json["headers"];
+    assert_eq!(r.json["path"], "/v1/a%2Fb/%7Euser?q=%2F&x=1");
+    assert_eq!(h["anthropic-version"], "2023-06-01");
+    assert_eq!(h["x-custom"], format!("u=alice;t={secret}"));
+    assert_eq!(h["host"], s.up.host());
+    for gone in ["authorization", "x-vault", "x-hop"] {
+        assert!(h.get(gone).is_none(), "{gone} reached upstream: {h}");
+    }
+    assert!(!r.text.contains(&agent));
+
+    // Set-Cookie is dropped; redirects are returned, not followed; upstream status passes.
+    let r = s.get_as_agent(&agent, "/set-cookie");
+    assert_eq!(r.status, 200);
+    assert!(r.header("set-cookie").is_none());
+    let r = s.get_as_agent(&agent, "/redirect?to=/elsewhere");
+    assert_eq!(r.status, 302);
+    assert_eq!(r.header("location"), Some("/elsewhere"));
+    assert_eq!(s.get_as_agent(&agent, "/status/418").status, 418);
+
+    // The secret never shows in the server's log.
+    assert!(!s.server.log().contains(&secret), "secret in the log");
+}
+
+#[test]
+fn streams_sse_large_bodies_and_websocket() {
+    let s = Setup::start();
+    s.set_credentials(json!({"TOKEN": "stream-secret"}));
+    s.set_services(json!([{"host": "localhost", "auth": {"type": "bearer", "token": "TOKEN"}}]));
+    let token = s.scoped_session();
+    within_one_second("services", || {
+        s.http.get(&s.target("/echo")).bearer(&token).send().status == 200
+    });
+
+    // SSE: the first event arrives long before the stream ends.
+    let agent = ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build(),
+    );
+    let started = Instant::now();
+    let mut res = agent
+        .get(&s.target("/sse?n=4&ms=400"))
+        .header("authorization", &format!("Bearer {token}"))
+        .call()
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let mut reader = res.body_mut().as_reader();
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\n\n") {
+        assert_eq!(reader.read(&mut byte).unwrap(), 1);
+        buf.push(byte[0]);
+    }
+    let first = started.elapsed();
+    let mut rest = Vec::new();
+    reader.read_to_end(&mut rest).unwrap();
+    let total = started.elapsed();
+    assert!(
+        first + Duration::from_millis(900) < total,
+        "first event at {first:?}, end at {total:?}"
+    );
+
+    // 100 MB download and 20 MB upload arrive intact, without the proxy buffering them.
+    let rss_before = rss_kib(s.server.pid());
+    let n = 100 * 1024 * 1024;
+    let r = s
+        .http
+        .get(&s.target(&format!("/large?bytes={n}")))
+        .bearer(&token)
+        .send();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.bytes.len(), n);
+    assert_eq!(sha256_hex(&r.bytes), sha256_hex(&large_body(n)));
+    let up_body = large_body(20 * 1024 * 1024);
+    let r = s
+        .http
+        .request("POST", &s.target("/upload"))
+        .bearer(&token)
+        .body(up_body.clone())
+        .send();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json["body_len"], up_body.len());
+    assert_eq!(r.json["body_sha256"], sha256_hex(&up_body));
+    let growth = rss_kib(s.server.pid()).saturating_sub(rss_before);
+    assert!(growth < 64 * 1024, "proxy memory grew by {growth} KiB");
+
+    websocket_echo(&s, &token);
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn websocket_echo(s: &Setup, token: &str) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", s.server.proxy_port))
+            .await
+            .unwrap();
+        let mut st = BufReader::new(tcp);
+        let key = "dGhlIHNhbXBsZSBub25jZQ==";
+        st.get_mut()
+            .write_all(
+                format!(
+                    "GET /proxy/{}/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                    s.up.host()
+                )
+                .as_bytes(),
+            )
+            .await
+            .unwrap();
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            st.read_line(&mut line).await.unwrap();
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+            head.push_str(&line);
+        }
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        let mask = Some([9, 8, 7, 6]);
+        crate::support::ws::write_frame(&mut st, 0x1, b"hello through the vault", mask)
+            .await
+            .unwrap();
+        let (op, payload) = crate::support::ws::read_frame(&mut st).await.unwrap().unwrap();
+        assert_eq!((op, payload.as_slice()), (0x1, &b"hello through the vault"[..]));
+        crate::support::ws::write_frame(&mut st, 0x8, b"", mask)
+            .await
+            .unwrap();
+    });
+    // The handshake carried the injected credential, not the agent's token.
+    let handshake =
+        s.up.requests()
+            .into_iter()
+            .rev()
+            .find(|r| r["path"] == "/ws")
+            .expect("upstream saw the handshake");
+    assert_eq!(
+        handshake["headers"]["authorization"],
+        "Bearer stream-secret"
+    );
+}
+
+#[test]
+fn revocation_and_credential_changes_apply_within_one_second() {
+    let s = Setup::start();
+    s.set_credentials(json!({"TOKEN": "first-value"}));
+    s.set_services(json!([{"host": "localhost", "auth": {"type": "bearer", "token": "TOKEN"}}]));
+    let agent = s.agent("revokee");
+    within_one_second("setup", || s.get_as_agent(&agent, "/echo").status == 200);
+
+    s.set_credentials(json!({"TOKEN": "second-value"}));
+    within_one_second("credential change", || {
+        s.get_as_agent(&agent, "/echo").json["headers"]["authorization"] == "Bearer second-value"
+    });
+
+    let r = s
+        .http
+        .delete(&s.admin("/v1/agents/revokee"))
+        .bearer(&s.owner.token)
+        .send();
+    assert_eq!(r.status, 200, "{}", r.text);
+    within_one_second("agent revocation", || {
+        s.get_as_agent(&agent, "/echo").status == 401
+    });
+}
+
+#[test]
+fn upstream_failures_answer_502_and_504() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("agent-vault.yaml");
+    std::fs::write(
+        &config,
+        "proxy:\n  response_header_timeout_seconds: 1\n  idle_timeout_seconds: 1\n",
+    )
+    .unwrap();
+    let s = Setup::start_with(Options {
+        args: vec!["--config".into(), config.display().to_string()],
+        ..Options::default()
+    });
+    s.set_credentials(json!({"TOKEN": "t"}));
+    s.set_services(json!([
+        {"host": "localhost", "auth": {"type": "bearer", "token": "TOKEN"}},
+        {"host": "169.254.169.254", "auth": {"type": "bearer", "token": "TOKEN"}}
+    ]));
+    let token = s.scoped_session();
+    within_one_second("services", || {
+        s.http.get(&s.target("/echo")).bearer(&token).send().status == 200
+    });
+    let r = s.http.get(&s.target("/slow?ms=3000")).bearer(&token).send();
+    assert_eq!(
+        (r.status, r.s("error")),
+        (504, "upstream_timeout"),
+        "{}",
+        r.text
+    );
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let r = s
+        .http
+        .get(&s.server.proxy_url(&format!("localhost:{closed}/x")))
+        .bearer(&token)
+        .send();
+    assert_error(
+        &r,
+        502,
+        json!({"error":"upstream_error","message":format!("Failed to reach localhost:{closed}")}),
+    );
+    let r = s
+        .http
+        .get(&s.server.proxy_url("169.254.169.254/latest/meta-data"))
+        .bearer(&token)
+        .send();
+    assert_error(
+        &r,
+        502,
+        json!({"error":"upstream_error","message":"Failed to reach 169.254.169.254"}),
+    );
+}

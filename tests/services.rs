@@ -557,3 +557,101 @@ fn cli_clear_asks_unless_yes() {
     let out = cli_ok(&server, &["vault", "service", "list"]);
     assert_eq!(out, "vault: default\nservices: []\n");
 }
+
+/// Runs `agent-vault <args>` on a pseudo-terminal (through util-linux `script`), typing
+/// `input`; `None` when `script` is not installed.
+fn on_terminal(server: &Server, args: &str, input: &str) -> Option<std::process::Output> {
+    std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .ok()?;
+    let bin = env!("CARGO_BIN_EXE_agent-vault");
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &format!("{bin} {args}"), "/dev/null"])
+        .current_dir(&server.home)
+        .env("HOME", &server.home)
+        .env("NO_COLOR", "1")
+        .env_remove("AGENT_VAULT_ADDR")
+        .env_remove("AGENT_VAULT_VAULT")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .ok()?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(input.as_bytes()).expect("type input");
+    }
+    Some(child.wait_with_output().expect("script"))
+}
+
+#[test]
+fn cli_interactive_builder_on_a_terminal() {
+    let server = Server::start();
+    let owner = server.register_owner();
+    server.login_cli(&owner);
+    let typed = [
+        "api.example.com", // host
+        "Example API",     // description
+        "4",               // custom
+        "X-Api-Key",       // header name
+        "4",               // {{ KEY }}
+        "EXAMPLE_KEY",     // credential
+        "n",               // another header?
+        "y",               // another service?
+        "api.stripe.com",
+        "",
+        "bearer",
+        "STRIPE_KEY",
+        "n", // another service?
+        "y", // apply?
+    ]
+    .join("\n")
+        + "\n";
+    let Some(out) = on_terminal(&server, "vault service set", &typed) else {
+        eprintln!("skipped: util-linux `script` is not installed");
+        return;
+    };
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{shown}");
+    assert!(
+        shown.contains("✓ Services updated for vault \"default\""),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("no credential \"EXAMPLE_KEY\" in this vault yet"),
+        "{shown}"
+    );
+    let r = server
+        .http()
+        .get(&services_url(&server, "default"))
+        .bearer(&owner.token)
+        .send();
+    assert_eq!(
+        r.json["services"],
+        json!([
+            { "host": "api.example.com", "description": "Example API",
+              "auth": { "type": "custom", "headers": { "X-Api-Key": "{{ EXAMPLE_KEY }}" } } },
+            { "host": "api.stripe.com", "description": null,
+              "auth": { "type": "bearer", "token": "STRIPE_KEY" } }
+        ])
+    );
+
+    // With services present it asks whether to append; "replace" starts over.
+    let typed = "replace\nhooks.slack.com\n\n2\nSLACK_USER\nn\nn\ny\n";
+    let out = on_terminal(&server, "vault service set", typed).expect("script");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let r = server
+        .http()
+        .get(&services_url(&server, "default"))
+        .bearer(&owner.token)
+        .send();
+    assert_eq!(
+        r.json["services"],
+        json!([{ "host": "hooks.slack.com", "description": null,
+                 "auth": { "type": "basic", "username": "SLACK_USER" } }])
+    );
+}

@@ -56,7 +56,8 @@ impl Upstreams {
         Ok(Upstreams {
             mode: cfg.network_mode,
             connect_timeout: cfg.connect_timeout,
-            read_timeout: cfg.idle_timeout.max(cfg.response_header_timeout),
+            // Pingora has one read timeout for the header wait and body reads alike: the stricter wins.
+            read_timeout: cfg.idle_timeout.min(cfg.response_header_timeout),
             write_timeout: cfg.idle_timeout,
             ca,
             cache: RwLock::new(HashMap::new()),
