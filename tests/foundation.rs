@@ -61,11 +61,27 @@ fn health_on_admin_and_json_answers_on_proxy() {
     assert_eq!(r.json["initialized"], false);
     assert_eq!(r.json["needs_first_user"], true);
 
+    // Before the first owner exists the proxy refuses too.
+    let r = http.get(&s.proxy_url("example.com/v1/x")).send();
+    assert_eq!(r.status, 503, "{}", r.text);
+    assert_eq!(r.json["error"], "not_initialized");
+    s.register_owner();
+    // The proxy notices the new owner within a second: then 401 without a token, JSON 404
+    // outside /proxy/.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let r = loop {
+        let r = http.get(&s.proxy_url("example.com/v1/x")).send();
+        if r.status != 503 || Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(r.status, 401, "{}", r.text);
+    assert!(r.json["error"].is_string(), "{}", r.text);
+    assert_eq!(r.header("content-type"), Some("application/json"));
     let r = http.get(&format!("{}/nothing-here", s.proxy)).send();
     assert_eq!(r.status, 404, "{}", r.text);
-    assert!(r.json.is_object(), "{}", r.text);
-    let r = http.get(&s.proxy_url("example.com/v1/x")).send();
-    assert!(r.json.get("error").is_some(), "{} {}", r.status, r.text);
+    assert!(r.json["error"].is_string(), "{}", r.text);
     assert!(
         s.log().contains(&format!(
             "Agent Vault server listening on http://127.0.0.1:{}",

@@ -550,7 +550,8 @@ impl Settings {
     pub fn server_conf(&self) -> ServerConf {
         let p = &self.pingora;
         let mut c = ServerConf {
-            grace_period_seconds: Some(self.shutdown_grace.as_secs()),
+            // Pingora waits the grace period, then gives runtimes one more second.
+            grace_period_seconds: Some(self.shutdown_grace.as_secs().saturating_sub(1)),
             graceful_shutdown_timeout_seconds: Some(1),
             pid_file: self.data_dir.join("pingora.pid").display().to_string(),
             upgrade_sock: self.data_dir.join("upgrade.sock").display().to_string(),

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{anyhow, Context, Result};
 use async_trait::async_trait;
 use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch, ShutdownWatch};
 use pingora::services::background::{background_service, BackgroundService};
@@ -72,15 +72,16 @@ pub fn serve(
         server.add_service(background_service("admin", admin));
     }
     if mode.runs_proxy() {
-        let listener = bind(settings.proxy.listen)?;
-        server.add_service(background_service(
-            "proxy",
-            AdminService {
-                listener: Mutex::new(Some(listener)),
-                app: placeholder_proxy(),
-                done: Arc::new(AtomicBool::new(false)),
-            },
-        ));
+        // Fail with a clear message here rather than inside Pingora's listener setup.
+        drop(bind(settings.proxy.listen)?);
+        let services = av_proxy::services(
+            &server.configuration,
+            store.clone(),
+            key.clone(),
+            settings.proxy.clone(),
+        )
+        .map_err(|e| anyhow!("{e}"))?;
+        server.add_services(services);
     }
 
     let pid_file = detach::write_pid_file(&settings.data_dir);
@@ -131,16 +132,6 @@ fn bind(addr: SocketAddr) -> Result<TcpListener> {
     l.set_nonblocking(true)
         .with_context(|| format!("cannot listen on {addr}"))?;
     Ok(l)
-}
-
-/// Until the proxy crate provides its Pingora services: every request gets a JSON 404.
-fn placeholder_proxy() -> axum::Router {
-    axum::Router::new().fallback(|| async {
-        (
-            axum::http::StatusCode::NOT_FOUND,
-            axum::Json(serde_json::json!({"error": "not_found", "message": "Not found"})),
-        )
-    })
 }
 
 /// The admin service (axum) as a Pingora background service.
