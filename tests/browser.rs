@@ -8,7 +8,9 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
-use crate::proposals::{agent_token, approval_token, dev_server, propose, upstream_proposal};
+use crate::proposals::{
+    agent_token, approval_token, dev_server, propose, proxied, upstream_proposal,
+};
 use crate::support::webdriver::Browser;
 use crate::support::Upstream;
 
@@ -18,7 +20,6 @@ fn screenshot_path(name: &str) -> PathBuf {
 }
 
 #[test]
-#[ignore = "needs the proxy service (lands with the proxy helper)"]
 fn approve_and_deny_in_a_real_browser() {
     let server = dev_server();
     let up = Upstream::start();
@@ -96,12 +97,7 @@ fn approve_and_deny_in_a_real_browser() {
         "the secret is never rendered"
     );
 
-    let r = server
-        .http()
-        .get(&server.proxy_url(&format!("{}/after-approval", up.host())))
-        .bearer(&agent)
-        .header("X-Vault", "default")
-        .send();
+    let r = proxied(&server, &up, &agent, 200);
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(
         r.json["headers"]["authorization"],

@@ -88,24 +88,37 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).to_string()
 }
 
-fn proxied(server: &Server, up: &Upstream, agent: &str) -> crate::support::Resp {
-    server
-        .http()
-        .get(&server.proxy_url(&format!("{}/hello", up.host())))
-        .bearer(agent)
-        .header("X-Vault", "default")
-        .send()
+/// `GET /proxy/<upstream>/hello` as the agent in `default`, retried for a few seconds until it answers
+/// `want` (the proxy picks up database changes within about a second).
+pub(crate) fn proxied(
+    server: &Server,
+    up: &Upstream,
+    agent: &str,
+    want: u16,
+) -> crate::support::Resp {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let r = server
+            .http()
+            .get(&server.proxy_url(&format!("{}/hello", up.host())))
+            .bearer(agent)
+            .header("X-Vault", "default")
+            .send();
+        if r.status == want || std::time::Instant::now() > deadline {
+            return r;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 #[test]
-#[ignore = "needs the proxy service (lands with the proxy helper)"]
 fn proposal_approved_with_cli_makes_the_proxy_inject() {
     let server = dev_server();
     let up = Upstream::start();
     let owner = server.register_owner();
     let agent = agent_token(&server, &owner, "echo-agent", "proxy");
 
-    let before = proxied(&server, &up, &agent);
+    let before = proxied(&server, &up, &agent, 403);
     assert_eq!(before.status, 403, "{}", before.text);
     assert_eq!(
         before.json["proposal_hint"]["endpoint"],
@@ -127,7 +140,7 @@ fn proposal_approved_with_cli_makes_the_proxy_inject() {
         format!("Proposal created. Approve here: {url}")
     );
     assert_eq!(
-        proxied(&server, &up, &agent).status,
+        proxied(&server, &up, &agent, 403).status,
         403,
         "pending changes nothing"
     );
@@ -197,7 +210,7 @@ fn proposal_approved_with_cli_makes_the_proxy_inject() {
         stdout(&out)
     );
 
-    let after = proxied(&server, &up, &agent);
+    let after = proxied(&server, &up, &agent, 200);
     assert_eq!(after.status, 200, "{}", after.text);
     assert_eq!(
         after.json["headers"]["authorization"],
@@ -226,7 +239,6 @@ fn proposal_approved_with_cli_makes_the_proxy_inject() {
 }
 
 #[test]
-#[ignore = "needs the proxy service (lands with the proxy helper)"]
 fn agent_supplied_values_are_sealed_and_can_be_accepted() {
     let server = dev_server();
     let up = Upstream::start();
@@ -280,7 +292,7 @@ fn agent_supplied_values_are_sealed_and_can_be_accepted() {
         None,
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    let r = proxied(&server, &up, &agent);
+    let r = proxied(&server, &up, &agent, 200);
     assert_eq!(
         r.json["headers"]["authorization"],
         "Bearer agent-secret-value"
