@@ -471,6 +471,33 @@ fn invites_api_contract() {
         .send();
     assert_eq!((r.status, r.s("error")), (404, "invite_not_found"));
 
+    // A session TTL makes the agent token expire (clamped to at least 5 minutes).
+    let r = post(json!({"name": "timed", "session_ttl_seconds": 10}));
+    let r = http.post(r.s("invite_link"), json!({})).send();
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.s("token_expires_at").ends_with('Z'), "{}", r.text);
+    let r = http
+        .get(&s.url("/v1/agents/timed"))
+        .bearer(&login.token)
+        .send();
+    assert!(r.s("token_expires_at").ends_with('Z'), "{}", r.text);
+    assert_eq!(r.json["active_tokens"], 1);
+
+    // At most 50 pending invites.
+    for i in 0..50 {
+        let r = post(json!({"name": format!("cap-{i}")}));
+        if r.status == 429 {
+            assert_eq!(
+                r.s("error"),
+                "Too many pending invites (50) — revoke some before creating new ones"
+            );
+            break;
+        }
+        assert_eq!(r.status, 201, "{i}: {}", r.text);
+    }
+    let r = post(json!({"name": "one-too-many"}));
+    assert_eq!(r.status, 429, "{}", r.text);
+
     // Skills are served as markdown.
     for kind in ["cli", "http"] {
         let r = http.get(&s.url(&format!("/v1/skills/{kind}"))).send();

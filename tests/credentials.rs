@@ -6,7 +6,7 @@ use std::process::Output;
 
 use serde_json::{json, Value};
 
-use crate::support::{Login, Server};
+use crate::support::{Login, Options, Server};
 
 /// A value nobody else would produce, to search for in logs and answers.
 pub fn sentinel(tag: &str) -> String {
@@ -61,7 +61,11 @@ pub fn scoped_session(server: &Server, by: &Login, vault: &str, role: &str) -> S
 
 #[test]
 fn api_set_list_reveal_delete_without_leaking_values() {
-    let server = Server::start();
+    // Most verbose logging: values must stay out of the log at every level.
+    let server = Server::start_with(Options {
+        env: vec![("AGENT_VAULT_LOG".into(), "trace".into())],
+        ..Options::default()
+    });
     let owner = server.register_owner();
     let http = server.http();
     let url = server.url("/v1/credentials");

@@ -493,18 +493,24 @@ fn users_invites_and_settings_via_cli() {
         .send();
     let link = r.s("invite_link").to_string();
     let page = http.get(&link).send();
-    if page.status == 200 && page.text.contains("<form") {
-        assert!(!page.text.contains("<script"));
-        let path = link.strip_prefix(&s.admin).unwrap();
-        let r = http
-            .request("POST", &s.url(path))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body("password=frank-password-1&confirm=frank-password-1")
-            .send();
-        assert_eq!(r.status, 200, "{}", r.text);
-        assert!(r.text.contains("Account created."));
-        s.login("frank@example.com", "frank-password-1");
-    }
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(page.text.contains("<form") && page.text.contains("name=\"password\""));
+    assert!(!page.text.contains("<script"));
+    assert!(page
+        .header("content-security-policy")
+        .is_some_and(|c| c.contains("script-src 'self'")));
+    let path = link.strip_prefix(&s.admin).unwrap();
+    let r = http
+        .request("POST", &s.url(path))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("password=frank-password-1&confirm=frank-password-1")
+        .send();
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.text.contains("Account created."));
+    s.login("frank@example.com", "frank-password-1");
+    let page = http.get(&link).send();
+    assert_eq!(page.status, 410);
+    assert!(page.text.contains("Already Accepted"));
 
     // Nothing secret reached the log.
     let log = s.log();

@@ -45,3 +45,12 @@ pub fn confirm(question: &str, default: bool) -> Result<bool> {
         _ => false,
     })
 }
+
+/// For removals the original CLI never confirmed: asks only when a person is at the terminal
+/// (and `--yes` was not given), so existing scripts keep working unchanged.
+pub fn confirm_interactive(question: &str, yes: bool) -> Result<bool> {
+    if yes || !stdin_is_tty() {
+        return Ok(true);
+    }
+    confirm(question, false)
+}

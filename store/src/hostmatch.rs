@@ -90,12 +90,19 @@ pub struct HostIndex {
 impl HostIndex {
     /// Indexes `services`; the values are positions in that slice.
     pub fn build(services: &[Service]) -> Self {
+        Self::from_hosts(services.iter().map(|s| s.host.as_str()))
+    }
+
+    /// Indexes host patterns given in declaration order (for callers that keep services in
+    /// their own compiled form); the values are positions in that order.
+    pub fn from_hosts<'a>(hosts: impl IntoIterator<Item = &'a str>) -> Self {
+        let hosts = hosts.into_iter();
         let mut index = HostIndex {
-            exact: HashMap::with_capacity(services.len()),
+            exact: HashMap::with_capacity(hosts.size_hint().0),
             wildcard: HashMap::new(),
         };
-        for (i, service) in services.iter().enumerate() {
-            let pattern = normalize_host(&service.host);
+        for (i, host) in hosts.enumerate() {
+            let pattern = normalize_host(host);
             let (map, key) = match pattern.strip_prefix("*.") {
                 Some(parent) => (&mut index.wildcard, parent.to_owned()),
                 None => (&mut index.exact, pattern.into_owned()),
@@ -244,6 +251,9 @@ mod tests {
         assert_eq!(both("a..com", &services), Some(3));
         assert_eq!(both("anything", &[]), None);
         assert!(HostIndex::build(&[]).is_empty());
+        let from_hosts = HostIndex::from_hosts(["*.a.com", "x.a.com"]);
+        assert_eq!(from_hosts.lookup("x.a.com"), Some(1));
+        assert_eq!(from_hosts.lookup("y.a.com"), Some(0));
     }
 
     proptest! {

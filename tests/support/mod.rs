@@ -8,6 +8,7 @@
 mod http;
 mod server;
 mod upstream;
+pub mod webdriver;
 pub mod ws;
 
 pub use http::{Http, Req, Resp};

@@ -27,7 +27,7 @@ use crate::body::RawBody;
 use crate::caller::{Actor, Caller};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use av_store::names::{is_slug, AGENT_NAME_INVALID};
+use av_store::names::{is_slug, quote, AGENT_NAME_INVALID};
 
 /// Lifetime of an invite when none is asked for (15 minutes, DESIGN §6 fix 2).
 pub const DEFAULT_INVITE_TTL: i64 = 900;
@@ -299,7 +299,9 @@ fn pre_assignment(
     } else {
         role.parse::<VaultRole>().map_err(|()| {
             ApiError::bad_request(format!(
-                "Invalid vault role {role:?} for vault {vault_name:?}"
+                "Invalid vault role {} for vault {}",
+                quote(role),
+                quote(vault_name)
             ))
         })?
     };

@@ -36,7 +36,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// The first value of a query parameter (Go's `Query().Get`).
-fn param<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(crate) fn param<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
     query
         .iter()
         .find(|(k, _)| k == name)

@@ -22,6 +22,7 @@ use crate::authz;
 use crate::body::RawBody;
 use crate::caller::Caller;
 use crate::error::{ApiError, ApiResult};
+use crate::routes::credentials::param;
 use crate::state::AppState;
 
 /// Services of a vault, credential usage, and the catalog.
@@ -172,10 +173,7 @@ async fn credential_usage(
     let conn = state.store.conn()?;
     let vault = authz::vault_or_404(&conn, &name)?;
     authz::vault_access(&conn, &caller, &vault)?;
-    let key = query
-        .iter()
-        .find(|(k, _)| k == "key")
-        .map(|(_, v)| v.as_str())
+    let key = param(&query, "key")
         .filter(|k| !k.is_empty())
         .ok_or_else(|| ApiError::bad_request("Missing required query parameter: key"))?;
     let users: Vec<Value> = load_services(&conn, &vault.id)?

@@ -297,4 +297,34 @@ mod tests {
         let (s, _, _) = call(&st, "GET", "/v1/auth/me", Some(&owner), None).await;
         assert_eq!(s, 401);
     }
+
+    #[tokio::test]
+    async fn owner_agents_count_for_last_owner() {
+        let (st, _d) = state();
+        let owner = user(&st, "owner@x.io").await;
+        st.store
+            .read(|c| {
+                c.execute(
+                    "INSERT INTO agents (id, name, status, role, created_by, created_at, updated_at)
+                     VALUES ('a1', 'bot', 'active', 'owner', 'x', '2026-01-01 00:00:00', '2026-01-01 00:00:00')",
+                    [],
+                )
+                .map_err(av_store::Error::from)
+            })
+            .unwrap();
+        let (s, _, b) = call(
+            &st,
+            "POST",
+            "/v1/admin/users/me/role",
+            Some(&owner),
+            Some(json!({"role":"member"})),
+        )
+        .await;
+        assert_eq!(
+            (s, b),
+            (200, json!({ "email": "owner@x.io", "role": "member" }))
+        );
+        let (s, _, b) = call(&st, "GET", "/v1/admin/users/owner@x.io", Some(&owner), None).await;
+        assert_eq!((s, b["role"].as_str()), (200, Some("member")));
+    }
 }

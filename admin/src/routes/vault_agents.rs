@@ -11,6 +11,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use av_store::names::quote;
 use av_store::roles::VaultRole;
 
 use super::agent_invites::pending_invite_for;
@@ -41,7 +42,7 @@ fn agent(conn: &Connection, name: &str) -> rusqlite::Result<Option<(String, Stri
 }
 
 fn not_found(name: &str) -> ApiError {
-    ApiError::not_found(format!("Agent {name:?} not found"))
+    ApiError::not_found(format!("Agent {} not found", quote(name)))
 }
 
 /// The role a pending invite pre-assigns in a vault, if any.
@@ -149,6 +150,7 @@ async fn add(
             .map_err(|()| ApiError::bad_request(ROLE_RULE))?
     };
     let name = req.name;
+    let qn = quote(&name);
     let message = state.store.write(|tx| {
         let v = authz::vault_or_404(tx, &vault)?;
         may_grant(tx, &caller, &v, role)?;
@@ -156,7 +158,7 @@ async fn add(
             let invite = pending_invite_for(tx, &name)?.ok_or_else(|| not_found(&name))?;
             if pre_assigned(tx, invite, &v.id)?.is_some() {
                 return Err(ApiError::conflict(format!(
-                    "Agent {name:?} is already pre-assigned to vault {:?}",
+                    "Agent {qn} is already pre-assigned to vault {:?}",
                     v.name
                 )));
             }
@@ -165,7 +167,7 @@ async fn add(
                 params![invite, v.id, role.as_str()],
             )?;
             return Ok(format!(
-                "agent {name:?} pre-assigned to vault {:?} with role {:?} (pending invite acceptance)",
+                "agent {qn} pre-assigned to vault {:?} with role {:?} (pending invite acceptance)",
                 v.name,
                 role.as_str()
             ));
@@ -175,13 +177,13 @@ async fn add(
         }
         if authz::grant_role(tx, &id, &v.id)?.is_some() {
             return Err(ApiError::conflict(format!(
-                "Agent {name:?} already has access to vault {:?}",
+                "Agent {qn} already has access to vault {:?}",
                 v.name
             )));
         }
         authz::upsert_grant(tx, (&id, "agent"), &v.id, role)?;
         Ok::<_, ApiError>(format!(
-            "agent {name:?} added to vault {:?} with role {:?}",
+            "agent {qn} added to vault {:?} with role {:?}",
             v.name,
             role.as_str()
         ))
@@ -194,6 +196,7 @@ async fn remove(
     caller: Caller,
     Path((vault, name)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
+    let qn = quote(&name);
     let message = state.store.write(|tx| {
         let v = authz::vault_or_404(tx, &vault)?;
         authz::vault_admin(tx, &caller, &v)?;
@@ -204,7 +207,7 @@ async fn remove(
                 params![invite, v.id],
             )?;
             return Ok(format!(
-                "agent {name:?} pre-assignment removed from vault {:?}",
+                "agent {qn} pre-assignment removed from vault {:?}",
                 v.name
             ));
         };
@@ -214,11 +217,11 @@ async fn remove(
         )?;
         if n == 0 {
             return Err(ApiError::not_found(format!(
-                "Agent {name:?} does not have access to vault {:?}",
+                "Agent {qn} does not have access to vault {:?}",
                 v.name
             )));
         }
-        Ok::<_, ApiError>(format!("agent {name:?} removed from vault {:?}", v.name))
+        Ok::<_, ApiError>(format!("agent {qn} removed from vault {:?}", v.name))
     })?;
     Ok(Json(json!({ "message": message })))
 }
@@ -243,6 +246,7 @@ async fn set_role(
         .ok_or_else(|| {
             ApiError::bad_request("Request body must include {\"role\": \"proxy|member|admin\"}")
         })?;
+    let qn = quote(&name);
     let new: VaultRole = role
         .parse()
         .map_err(|()| ApiError::bad_request(ROLE_RULE))?;
@@ -251,7 +255,7 @@ async fn set_role(
         authz::vault_admin(tx, &caller, &v)?;
         let no_access = || {
             ApiError::not_found(format!(
-                "Agent {name:?} does not have access to vault {:?}",
+                "Agent {qn} does not have access to vault {:?}",
                 v.name
             ))
         };
@@ -264,7 +268,7 @@ async fn set_role(
             )?;
             return Ok(Json(json!({
                 "message": format!(
-                    "agent {name:?} vault {:?} pre-assignment role updated to {:?}",
+                    "agent {qn} vault {:?} pre-assignment role updated to {:?}",
                     v.name,
                     new.as_str()
                 ),
@@ -274,7 +278,7 @@ async fn set_role(
         authz::upsert_grant(tx, (&id, "agent"), &v.id, new)?;
         Ok::<_, ApiError>(Json(json!({
             "message": format!(
-                "agent {name:?} role in vault {:?} updated to {:?}",
+                "agent {qn} role in vault {:?} updated to {:?}",
                 v.name,
                 new.as_str()
             ),

@@ -89,8 +89,8 @@ pub fn run(cmd: AccountCmd) -> Result<()> {
             Ok(())
         }
         AccountCmd::Delete { yes } => {
-            if !yes && !prompt::confirm("Delete your account? This cannot be undone.", false)? {
-                bail!("aborted (pass --yes to delete without a prompt)");
+            if !prompt::confirm_interactive("Delete your account? This cannot be undone.", yes)? {
+                bail!("aborted");
             }
             api.delete("/v1/auth/account", None)?;
             state::clear_session();

@@ -147,8 +147,8 @@ fn user(api: &Client, cmd: OwnerUserCmd) -> Result<()> {
             Ok(())
         }
         OwnerUserCmd::Remove { email, yes } => {
-            if !yes && !prompt::confirm(&format!("Remove user {email}?"), false)? {
-                bail!("aborted (pass --yes to remove without a prompt)");
+            if !prompt::confirm_interactive(&format!("Remove user {email}?"), yes)? {
+                bail!("aborted");
             }
             api.delete(&format!("/v1/admin/users/{}", seg(&email)), None)?;
             output::success(&format!("Removed user {email}"));

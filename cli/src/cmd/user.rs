@@ -72,8 +72,8 @@ pub fn run(cmd: UserCmd) -> Result<()> {
         UserCmd::Invite(args) => match args.command {
             Some(InviteCmd::List { status, json }) => invite_list(&api, status, json),
             Some(InviteCmd::Revoke { token_suffix, yes }) => {
-                if !yes && !prompt::confirm(&format!("Revoke invite {token_suffix}?"), false)? {
-                    bail!("aborted (pass --yes to revoke without a prompt)");
+                if !prompt::confirm_interactive(&format!("Revoke invite {token_suffix}?"), yes)? {
+                    bail!("aborted");
                 }
                 api.delete(&format!("/v1/users/invites/{}", seg(&token_suffix)), None)?;
                 output::success("Invite revoked.");

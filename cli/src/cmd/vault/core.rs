@@ -79,14 +79,13 @@ pub fn run(cmd: CoreCmd, vault: Option<&str>) -> Result<()> {
                 output::json(&body);
                 return Ok(());
             }
-            let mut t = Table::new(&["ID", "NAME", "ROLE", "MEMBERSHIP", "CREATED"]);
+            let mut t = Table::new(&["ID", "NAME", "ROLE", "CREATED"]);
             for v in body["vaults"].as_array().into_iter().flatten() {
                 let role = output::s(v, "role");
                 t.row(vec![
                     output::s(v, "id").into(),
                     output::s(v, "name").into(),
                     if role.is_empty() { "-" } else { role }.into(),
-                    output::s(v, "membership").into(),
                     output::when(v, "created_at"),
                 ]);
             }

@@ -78,8 +78,8 @@ pub fn run(cmd: UserCmd, vault: Option<&str>) -> Result<()> {
             }
         }
         UserCmd::Remove { email, yes } => {
-            if !yes && !prompt::confirm(&format!("Remove {email} from vault {v}?"), false)? {
-                bail!("aborted (pass --yes to remove without a prompt)");
+            if !prompt::confirm_interactive(&format!("Remove {email} from vault {v}?"), yes)? {
+                bail!("aborted");
             }
             api.delete(&format!("{base}/{}", seg(&email)), None)?;
             output::success(&format!("Removed {email} from vault {v}"));
