@@ -150,7 +150,7 @@ async fn upsert(
 ) -> ApiResult<Json<Value>> {
     let req: SetRequest = body
         .json()
-        .map_err(|()| ApiError::bad_request("Invalid request body"))?;
+        .map_err(|_| ApiError::bad_request("Invalid request body"))?;
     let creds = req.credentials.unwrap_or_default();
     if creds.is_empty() {
         return Err(ApiError::bad_request("Credentials map is required"));
@@ -209,7 +209,7 @@ async fn delete_keys(
 ) -> ApiResult<Json<Value>> {
     let req: DeleteRequest = body
         .json()
-        .map_err(|()| ApiError::bad_request("Invalid request body"))?;
+        .map_err(|_| ApiError::bad_request("Invalid request body"))?;
     let mut keys = req.keys.unwrap_or_default();
     if keys.is_empty() {
         return Err(ApiError::bad_request("Keys list is required"));
