@@ -687,3 +687,23 @@ fn sigterm_lets_an_in_flight_proxied_request_finish() {
         "stopped after {took:?}"
     );
 }
+
+#[test]
+fn admin_only_and_proxy_only_run_one_half() {
+    let s = Server::start_with(Options {
+        args: vec!["--admin-only".into()],
+        ..Default::default()
+    });
+    assert_eq!(s.http().get(&s.url("/health")).send().status, 200);
+    assert!(std::net::TcpStream::connect(("127.0.0.1", s.proxy_port)).is_err());
+    assert!(!s.log().contains("(proxy: agents use"), "{}", s.log());
+
+    let s = Server::start_with(Options {
+        args: vec!["--proxy-only".into()],
+        ..Default::default()
+    });
+    assert!(std::net::TcpStream::connect(("127.0.0.1", s.port)).is_err());
+    let r = s.http().get(&s.proxy_url("example.com/x")).send();
+    assert_eq!(r.status, 503, "{}", r.text);
+    assert_eq!(r.json["error"], "not_initialized");
+}

@@ -127,6 +127,7 @@ async fn create(
         }
         Ok(db::insert(tx, &new)?)
     })?;
+    tracing::info!(vault = %vault.name, id, agent = agent_id.unwrap_or("-"), "proposal created");
     let url = approval_url(&state, id, &token);
     Ok((
         StatusCode::CREATED,

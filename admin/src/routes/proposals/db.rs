@@ -14,11 +14,11 @@ use av_store::crypto::MasterKey;
 use av_store::proposal::{
     merge_services, CredentialSlot, ProposalService, ACTION_DELETE, ACTION_SET,
 };
-use av_store::services::Service;
 use av_store::{time, token};
 use zeroize::Zeroizing;
 
 use crate::error::ApiError;
+use crate::routes::services::{load_services, store_services};
 
 /// Proposals not decided within this time become `expired`.
 pub const PROPOSAL_TTL_SECONDS: i64 = 7 * 24 * 3600;
@@ -316,36 +316,6 @@ fn agent_value(
 
 /// The reviewer's answer to a proposal's credential slots.
 pub type Overrides = HashMap<String, String>;
-
-/// A vault's current services (a missing row or a stored `null` is no services).
-fn load_services(conn: &Connection, vault_id: &str) -> Result<Vec<Service>, ApiError> {
-    let text: Option<String> = conn
-        .query_row(
-            "SELECT services_json FROM broker_configs WHERE vault_id = ?1",
-            [vault_id],
-            |r| r.get(0),
-        )
-        .optional()?;
-    let services: Option<Vec<Service>> = match text {
-        Some(t) => serde_json::from_str(&t).map_err(ApiError::internal)?,
-        None => None,
-    };
-    Ok(services.unwrap_or_default())
-}
-
-/// Replaces a vault's services.
-fn store_services(conn: &Connection, vault_id: &str, services: &[Service]) -> Result<(), ApiError> {
-    let json = serde_json::to_string(services).map_err(ApiError::internal)?;
-    let now = time::now();
-    conn.execute(
-        "INSERT INTO broker_configs (id, vault_id, services_json, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?4)
-         ON CONFLICT(vault_id) DO UPDATE SET services_json = excluded.services_json,
-                                             updated_at = excluded.updated_at",
-        params![av_store::new_id(), vault_id, json, now],
-    )?;
-    Ok(())
-}
 
 /// Stores a credential value (the row id is kept when the key already exists).
 fn upsert_credential(

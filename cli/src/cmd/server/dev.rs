@@ -64,6 +64,7 @@ pub fn run(mut settings: Settings, mode: Mode) -> Result<()> {
     println!("  agent-vault vault list");
     println!("  agent-vault vault credential set GITHUB_TOKEN=ghp_example");
     println!("  agent-vault agent invite my-agent");
+    println!("  agent-vault vault run -- <your agent command>");
     println!();
     let cleanup_dir = dir.clone();
     let cleanup: runtime::Cleanup = Box::new(move || {

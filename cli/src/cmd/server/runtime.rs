@@ -183,40 +183,23 @@ struct Signals;
 #[async_trait]
 impl ShutdownSignalWatch for Signals {
     async fn recv(&self) -> ShutdownSignal {
-        let kinds = [
-            SignalKind::interrupt(),
-            SignalKind::terminate(),
-            SignalKind::quit(),
-        ];
-        let mut streams = Vec::new();
-        for k in kinds {
-            match signal(k) {
-                Ok(s) => streams.push(s),
-                Err(e) => tracing::error!("cannot watch signals: {e}"),
-            }
+        let streams = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+            signal(SignalKind::quit()),
+        );
+        let (Ok(mut int), Ok(mut term), Ok(mut quit)) = streams else {
+            tracing::error!("cannot watch shutdown signals");
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+            _ = quit.recv() => {}
         }
-        if streams.is_empty() {
-            std::future::pending::<()>().await;
-        }
-        let waits = streams.iter_mut().map(|s| Box::pin(s.recv()));
-        let _ = futures_select_any(waits).await;
         eprintln!("shutting down server...");
         ShutdownSignal::GracefulTerminate
     }
-}
-
-/// Waits for the first of several futures.
-async fn futures_select_any<F: std::future::Future + Unpin>(futs: impl Iterator<Item = F>) {
-    let mut futs: Vec<F> = futs.collect();
-    std::future::poll_fn(move |cx| {
-        for f in futs.iter_mut() {
-            if std::pin::Pin::new(f).poll(cx).is_ready() {
-                return std::task::Poll::Ready(());
-            }
-        }
-        std::task::Poll::Pending
-    })
-    .await
 }
 
 /// Last steps of a stop, run exactly once (by the drain watcher or after Pingora returns).
