@@ -987,3 +987,78 @@ fn cli_create_reject_and_json_modes() {
         stderr(&out)
     );
 }
+
+#[test]
+fn cli_review_walks_pending_proposals_on_a_terminal() {
+    let server = dev_server();
+    let up = Upstream::start();
+    let owner = server.register_owner();
+    let agent = agent_token(&server, &owner, "review-agent", "proxy");
+    let mut with_value = upstream_proposal();
+    with_value["credentials"][0]["value"] = json!("value-from-agent");
+    for body in [with_value, upstream_proposal(), upstream_proposal()] {
+        assert_eq!(propose(&server, &agent, body).status, 201);
+    }
+    server.login_cli(&owner);
+    // `script` gives the CLI a real terminal; the answers are typed into it in order:
+    // #1 approve (accepting the agent's value), #2 reject with a reason, #3 skip.
+    let c = on_terminal(&server, "vault proposal review");
+    let out = run(c, Some("a\ny\nr\nwrong vault\ns\n"));
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    assert!(text.contains("Approved: #1"), "{text}");
+    assert!(text.contains("Rejected: #2"), "{text}");
+    assert!(text.contains("Skipped:  #3"), "{text}");
+    let r = proxied(&server, &up, &agent, 200);
+    assert_eq!(
+        r.json["headers"]["authorization"],
+        "Bearer value-from-agent"
+    );
+    let r = server
+        .http()
+        .get(&server.url("/v1/admin/proposals/2?vault=default"))
+        .bearer(&owner.token)
+        .send();
+    assert_eq!(
+        (r.s("status"), r.s("review_note")),
+        ("rejected", "wrong vault")
+    );
+}
+
+/// The CLI run inside `script`, which gives it a real terminal (prompts, hidden input).
+fn on_terminal(server: &Server, args: &str) -> std::process::Command {
+    let bin = env!("CARGO_BIN_EXE_agent-vault");
+    let cli = server.cli();
+    let mut c = std::process::Command::new("script");
+    c.args(["-q", "-e", "-c", &format!("{bin} {args}"), "/dev/null"])
+        .current_dir(cli.get_current_dir().expect("cwd"));
+    for (k, v) in cli.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    c
+}
+
+#[test]
+fn cli_approve_prompts_for_missing_values() {
+    let server = dev_server();
+    let up = Upstream::start();
+    let owner = server.register_owner();
+    let agent = agent_token(&server, &owner, "prompt-agent", "proxy");
+    assert_eq!(propose(&server, &agent, upstream_proposal()).status, 201);
+    server.login_cli(&owner);
+    let out = run(
+        on_terminal(&server, "vault proposal approve 1"),
+        Some("y\ntyped-at-the-prompt\n"),
+    );
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    assert!(text.contains("Value for ECHO_TOKEN"), "{text}");
+    let r = proxied(&server, &up, &agent, 200);
+    assert_eq!(
+        r.json["headers"]["authorization"],
+        "Bearer typed-at-the-prompt"
+    );
+}

@@ -24,7 +24,10 @@ impl Setup {
         Setup::start_with(Options::default())
     }
 
-    fn start_with(opts: Options) -> Setup {
+    /// Dev mode lets services name `localhost` (the test upstream).
+    fn start_with(mut opts: Options) -> Setup {
+        opts.env
+            .push(("AGENT_VAULT_DEV_MODE".into(), "true".into()));
         let server = Server::start_with(opts);
         let owner = server.register_owner();
         let http = server.http();
@@ -502,8 +505,7 @@ fn upstream_failures_answer_502_and_504() {
     });
     s.set_credentials(json!({"TOKEN": "t"}));
     s.set_services(json!([
-        {"host": "localhost", "auth": {"type": "bearer", "token": "TOKEN"}},
-        {"host": "169.254.169.254", "auth": {"type": "bearer", "token": "TOKEN"}}
+        {"host": "localhost", "auth": {"type": "bearer", "token": "TOKEN"}}
     ]));
     let token = s.scoped_session();
     within_one_second("services", || {
@@ -532,14 +534,28 @@ fn upstream_failures_answer_502_and_504() {
         502,
         json!({"error":"upstream_error","message":format!("Failed to reach localhost:{closed}")}),
     );
-    let r = s
-        .http
-        .get(&s.server.proxy_url("169.254.169.254/latest/meta-data"))
-        .bearer(&token)
-        .send();
+}
+
+#[test]
+fn public_network_mode_refuses_loopback_upstreams() {
+    let s = Setup::start_with(Options {
+        env: vec![("AGENT_VAULT_NETWORK_MODE".into(), "public".into())],
+        ..Options::default()
+    });
+    s.set_credentials(json!({"TOKEN": "guarded-secret"}));
+    s.set_services(json!([{"host": "localhost", "auth": {"type": "bearer", "token": "TOKEN"}}]));
+    let token = s.scoped_session();
+    let host = s.up.host();
+    within_one_second("guard", || {
+        s.http.get(&s.target("/echo")).bearer(&token).send().status == 502
+    });
     assert_error(
-        &r,
+        &s.http.get(&s.target("/echo")).bearer(&token).send(),
         502,
-        json!({"error":"upstream_error","message":"Failed to reach 169.254.169.254"}),
+        json!({"error":"upstream_error","message":format!("Failed to reach {host}")}),
+    );
+    assert!(
+        s.up.requests().is_empty(),
+        "the guarded upstream was dialed"
     );
 }

@@ -11,7 +11,7 @@ use base64::Engine;
 use http::{HeaderName, HeaderValue};
 use zeroize::Zeroizing;
 
-use crate::services::{Auth, Piece};
+use av_store::services::CompiledAuth;
 
 /// The injection failed: a credential is missing, undecryptable or not a valid header value.
 #[derive(Debug, PartialEq, Eq)]
@@ -22,7 +22,7 @@ pub type Injected = Vec<(HeaderName, HeaderValue)>;
 
 /// Resolves `auth` against a vault's sealed credentials.
 pub fn build(
-    auth: &Auth,
+    auth: &CompiledAuth,
     credentials: &HashMap<String, Sealed>,
     key: &MasterKey,
 ) -> Result<Injected, Unresolved> {
@@ -33,11 +33,11 @@ pub fn build(
     };
     let authorization = HeaderName::from_static("authorization");
     match auth {
-        Auth::Bearer { token } => {
+        CompiledAuth::Bearer { token } => {
             let token = open(token)?;
             Ok(vec![(authorization, value(&["Bearer ", &token])?)])
         }
-        Auth::Basic { username, password } => {
+        CompiledAuth::Basic { username, password } => {
             let mut pair = Zeroizing::new(String::new());
             pair.push_str(&open(username)?);
             pair.push(':');
@@ -48,7 +48,7 @@ pub fn build(
                 Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(pair.as_bytes()));
             Ok(vec![(authorization, value(&["Basic ", &encoded])?)])
         }
-        Auth::ApiKey {
+        CompiledAuth::ApiKey {
             key: name,
             header,
             prefix,
@@ -57,17 +57,15 @@ pub fn build(
             let secret = open(name)?;
             Ok(vec![(name_h, value(&[prefix, &secret])?)])
         }
-        Auth::Custom(headers) => {
+        CompiledAuth::Custom { headers } => {
             let mut out = Vec::with_capacity(headers.len());
-            for (name, pieces) in headers {
+            for (name, template) in headers {
                 let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| Unresolved)?;
-                let mut text = Zeroizing::new(String::new());
-                for piece in pieces {
-                    match piece {
-                        Piece::Text(t) => text.push_str(t),
-                        Piece::Key(k) => text.push_str(&open(k)?),
-                    }
-                }
+                let mut text = Zeroizing::new(String::with_capacity(template.literal_len() + 64));
+                template.render_into(&mut text, |key, out| {
+                    out.push_str(&open(key)?);
+                    Ok(())
+                })?;
                 out.push((name, value(&[&text])?));
             }
             Ok(out)
@@ -98,16 +96,8 @@ mod tests {
             .collect()
     }
 
-    fn first_auth(json: &str) -> Auth {
-        let s = Services::parse(json).unwrap();
-        let host = json
-            .split("\"host\":\"")
-            .nth(1)
-            .unwrap()
-            .split('"')
-            .next()
-            .unwrap();
-        s.find(host).unwrap().auth.clone()
+    fn first_auth(json: &str) -> CompiledAuth {
+        Services::parse(json).unwrap().find("a").unwrap().clone()
     }
 
     fn show(h: &Injected) -> Vec<(String, String)> {

@@ -2,17 +2,18 @@
 //!
 //! It never touches SQLite on the request path; it answers from an in-memory view of the
 //! store ([`view`]) that a background task ([`watch`]) refreshes when admin writes change it.
+//! `view`, `services` and `inject` are public for the criterion benchmarks in `benches/`.
 
 mod config;
 mod guard;
-mod inject;
+pub mod inject;
 mod phases;
 mod plan;
 mod reply;
 mod route;
-mod services;
+pub mod services;
 mod upstream;
-mod view;
+pub mod view;
 mod watch;
 
 use std::sync::Arc;

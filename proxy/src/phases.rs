@@ -30,6 +30,9 @@ const RESPONSE_STRIP: [&str; 7] = [
     "trailer",
 ];
 
+/// Longest wait for an early catch-up of the view.
+const CATCH_UP_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// The proxy service.
 pub struct AgentVault {
     pub(crate) view: Arc<View>,
@@ -52,7 +55,7 @@ impl AgentVault {
     /// Decides the request; `Err` is the answer to send instead of proxying.
     fn admit(&self, session: &Session, ctx: &mut Ctx) -> std::result::Result<(), Reject> {
         if !self.view.catalog.load().initialized {
-            return Err(Reject::not_initialized());
+            return Err(Reject::not_initialized().maybe_stale());
         }
         let req = session.req_header();
         let target = match route::parse(req.raw_path()) {
@@ -125,7 +128,13 @@ impl ProxyHttp for AgentVault {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
-        match self.admit(session, ctx) {
+        let mut outcome = self.admit(session, ctx);
+        if outcome.as_ref().is_err_and(|r| r.stale) {
+            // Perhaps written a moment ago (a token just minted): look again after a catch-up.
+            self.view.catch_up_now(CATCH_UP_WAIT).await;
+            outcome = self.admit(session, ctx);
+        }
+        match outcome {
             Ok(()) => Ok(false),
             Err(reject) => {
                 reject.send(session).await?;

@@ -55,7 +55,7 @@ pub fn decide(view: &View, key: &MasterKey, ask: &Ask<'_>) -> Result<Plan, Rejec
     let session = view
         .tokens
         .get(&token_hash(token))
-        .ok_or_else(|| Reject::plain(401, "Invalid or expired session"))?;
+        .ok_or_else(|| Reject::plain(401, "Invalid or expired session").maybe_stale())?;
     if session.expires_at.is_some_and(|at| at <= ask.now) {
         return Err(Reject::plain(401, "Session expired"));
     }
@@ -66,7 +66,7 @@ pub fn decide(view: &View, key: &MasterKey, ask: &Ask<'_>) -> Result<Plan, Rejec
             let vault = catalog
                 .vaults
                 .get(vault_id)
-                .ok_or_else(|| Reject::plain(500, "Failed to resolve vault"))?;
+                .ok_or_else(|| Reject::plain(500, "Failed to resolve vault").maybe_stale())?;
             (Caller::Session, Arc::clone(vault))
         }
         Holder::Agent(agent_id) => {
@@ -74,7 +74,7 @@ pub fn decide(view: &View, key: &MasterKey, ask: &Ask<'_>) -> Result<Plan, Rejec
                 .agents
                 .get(agent_id)
                 .filter(|a| a.active)
-                .ok_or_else(|| Reject::plain(401, "Invalid or expired session"))?;
+                .ok_or_else(|| Reject::plain(401, "Invalid or expired session").maybe_stale())?;
             let name = ask.x_vault.filter(|v| !v.is_empty()).ok_or_else(|| {
                 Reject::plain(
                     400,
@@ -82,14 +82,15 @@ pub fn decide(view: &View, key: &MasterKey, ask: &Ask<'_>) -> Result<Plan, Rejec
                 )
             })?;
             let name = String::from_utf8_lossy(name);
-            let vault = catalog
-                .vault_by_name(&name)
-                .ok_or_else(|| Reject::plain(404, &format!("Vault not found: {name}")))?;
+            let vault = catalog.vault_by_name(&name).ok_or_else(|| {
+                Reject::plain(404, &format!("Vault not found: {name}")).maybe_stale()
+            })?;
             if !agent.vaults.contains(&vault.id) {
                 return Err(Reject::plain(
                     403,
                     &format!("Agent does not have access to vault: {name}"),
-                ));
+                )
+                .maybe_stale());
             }
             (Caller::Agent(agent.name.clone()), Arc::clone(vault))
         }
@@ -97,13 +98,13 @@ pub fn decide(view: &View, key: &MasterKey, ask: &Ask<'_>) -> Result<Plan, Rejec
     let services = vault
         .services
         .as_ref()
-        .map_err(|()| Reject::coded(500, "internal", "Failed to parse broker services"))?;
-    let rule = services
+        .map_err(|_| Reject::coded(500, "internal", "Failed to parse broker services"))?;
+    let auth = services
         .find(&ask.target.host)
-        .ok_or_else(|| Reject::no_service(&ask.target.raw, &vault.name))?;
-    let inject = inject::build(&rule.auth, &vault.credentials, key).map_err(|_| {
+        .ok_or_else(|| Reject::no_service(&ask.target.raw, &vault.name).maybe_stale())?;
+    let inject = inject::build(auth, &vault.credentials, key).map_err(|_| {
         tracing::warn!(vault = %vault.id, host = %ask.target.host, "credential could not be resolved");
-        Reject::credential_not_found()
+        Reject::credential_not_found().maybe_stale()
     })?;
     Ok(Plan {
         caller,

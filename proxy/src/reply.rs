@@ -30,6 +30,8 @@ pub struct Reject {
     pub status: u16,
     /// JSON body.
     pub body: Bytes,
+    /// See [`Reject::maybe_stale`].
+    pub stale: bool,
 }
 
 impl Reject {
@@ -37,6 +39,7 @@ impl Reject {
         Reject {
             status,
             body: Bytes::from(value.to_string()),
+            stale: false,
         }
     }
 
@@ -123,6 +126,13 @@ impl Reject {
             "response_too_large",
             &format!("Upstream response exceeds the proxy limit of {limit} bytes"),
         )
+    }
+
+    /// Marks an answer that a more recent view could change: something not found that a
+    /// write committed a moment ago may have created (a token just minted, a new grant).
+    pub fn maybe_stale(mut self) -> Self {
+        self.stale = true;
+        self
     }
 
     /// Writes this answer (keeping the downstream connection reusable).

@@ -10,13 +10,15 @@
 //! [`crate::watch`] fills and refreshes it from the database.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use av_store::crypto::Sealed;
 use sha2::{Digest, Sha256};
 
-use crate::services::Services;
+use crate::services::{Services, Unparseable};
 
 /// SHA-256 of a raw token, the key of the token map.
 pub type TokenHash = [u8; 32];
@@ -54,7 +56,7 @@ pub struct Vault {
     /// Vault name (messages, logs).
     pub name: String,
     /// Its services, compiled for matching (`Err` when the stored JSON does not parse).
-    pub services: Result<Services, ()>,
+    pub services: Result<Services, Unparseable>,
     /// Credential ciphertexts by key; decrypted only while a request is built.
     pub credentials: HashMap<String, Sealed>,
 }
@@ -158,10 +160,60 @@ impl Tokens {
 }
 
 /// The whole view shared by the request path and the refresher.
-#[derive(Default)]
 pub struct View {
     /// Tokens by hash.
     pub tokens: Tokens,
     /// Vaults, agents and the initialized flag.
     pub catalog: ArcSwap<Catalog>,
+    /// Catch-up requests made so far (tickets).
+    requested: AtomicU64,
+    /// Wakes the refresher before its next tick.
+    wake: tokio::sync::Notify,
+    /// The highest ticket whose catch-up has completed.
+    served: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for View {
+    fn default() -> Self {
+        View {
+            tokens: Tokens::default(),
+            catalog: ArcSwap::default(),
+            requested: AtomicU64::new(0),
+            wake: tokio::sync::Notify::new(),
+            served: tokio::sync::watch::Sender::new(0),
+        }
+    }
+}
+
+impl View {
+    /// Waits (at most `limit`) until a catch-up that started after this call has finished.
+    ///
+    /// Used when a request finds nothing for its token, vault or host: something written a
+    /// moment ago (a token just minted) is then visible without waiting for the next tick.
+    /// Concurrent callers share one catch-up.
+    pub async fn catch_up_now(&self, limit: Duration) {
+        let ticket = self.requested.fetch_add(1, Ordering::AcqRel) + 1;
+        let mut served = self.served.subscribe();
+        self.wake.notify_one();
+        let _ = tokio::time::timeout(limit, served.wait_for(|s| *s >= ticket)).await;
+    }
+
+    /// For the refresher: the tickets a catch-up starting now will serve.
+    pub fn begin_catch_up(&self) -> u64 {
+        self.requested.load(Ordering::Acquire)
+    }
+
+    /// For the refresher: the catch-up begun with `ticket` is done.
+    pub fn end_catch_up(&self, ticket: u64) {
+        self.served.send_if_modified(|s| {
+            let advanced = ticket > *s;
+            *s = (*s).max(ticket);
+            advanced
+        });
+    }
+
+    /// For the refresher: resolves when a request asks for an early catch-up.
+    pub async fn wanted(&self) {
+        self.wake.notified().await;
+    }
 }

@@ -278,7 +278,9 @@ impl BackgroundService for Refresher {
             tokio::select! {
                 _ = shutdown.changed() => return,
                 _ = ticker.tick() => {}
+                _ = self.view.wanted() => {}
             }
+            let ticket = self.view.begin_catch_up();
             if conn.is_none() {
                 match self.store.dedicated_conn() {
                     Ok(c) => conn = Some(c),
@@ -290,7 +292,10 @@ impl BackgroundService for Refresher {
             }
             let Some(c) = conn.as_mut() else { continue };
             match catch_up(c, &self.view, cursor) {
-                Ok(next) => cursor = next,
+                Ok(next) => {
+                    cursor = next;
+                    self.view.end_catch_up(ticket);
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "proxy view: refresh failed; retrying");
                     conn = None;

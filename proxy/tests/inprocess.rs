@@ -486,6 +486,21 @@ fn proxy_request_path_end_to_end() {
         "first event after {first_at:?}"
     );
 
+    // A token minted a moment ago works on its very first use (the miss triggers a catch-up).
+    sql(
+        &store,
+        &format!(
+            "INSERT INTO sessions (id, created_at, vault_id, vault_role) VALUES ('{}', 'now', '{}', 'proxy');",
+            hash("av_sess_fresh"),
+            av_store::DEFAULT_VAULT_ID
+        ),
+    );
+    let a = call(
+        &format!("{up}/x"),
+        &[("authorization", "Bearer av_sess_fresh")],
+    );
+    assert_eq!(a.status, 200, "{}", a.json);
+
     // Revocation and credential changes are enforced within 1 s.
     sql(
         &store,

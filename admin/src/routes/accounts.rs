@@ -148,6 +148,8 @@ async fn register(
         Ok::<_, ApiError>(users::find_user(c, &email)?)
     })?;
     if let Some(user) = existing {
+        // Cost the same time as a new registration, so timing does not reveal accounts.
+        users::hash_blocking(req.password.clone()).await?;
         // Never touch an existing account (DESIGN fix 11): an unverified one only gets a
         // fresh code, sent to the address itself.
         if !user.active {

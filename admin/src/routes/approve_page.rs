@@ -25,11 +25,11 @@ use serde_json::Value;
 use av_store::token;
 
 use crate::authz::{self, Vault};
-use crate::caller::{self, Caller, CallerKind};
+use crate::caller::{self, CallerKind};
 use crate::error::ApiError;
 use crate::routes::accounts::ClientIp;
 use crate::routes::proposals::db::{self, Proposal};
-use crate::routes::proposals::{approve_as, reject_as};
+use crate::routes::proposals::{approve_as, cookie_session, reject_as};
 use crate::state::AppState;
 use crate::users;
 use html::{Review, Viewer};
@@ -142,13 +142,6 @@ fn decided(status: &str) -> Response {
             "",
         ),
     )
-}
-
-/// The login session behind the `av_session` cookie, with its raw token.
-fn cookie_session(conn: &Connection, headers: &HeaderMap) -> Option<(Caller, String)> {
-    let raw = caller::cookie(headers, caller::SESSION_COOKIE)?;
-    let c = caller::resolve(conn, &raw).ok()?;
-    matches!(c.kind, CallerKind::User { .. }).then_some((c, raw))
 }
 
 /// The decision form's token: bound to the raw session token (never stored anywhere) and to

@@ -208,7 +208,7 @@ async fn approve_details(
     }
     let vault = authz::find_vault_by_id(&conn, &p.vault_id)?
         .ok_or_else(|| ApiError::not_found("Invalid or expired approval link"))?;
-    let (authenticated, can_approve, email) = match cookie_reviewer(&conn, &headers, &vault)? {
+    let (authenticated, can_approve, email) = match cookie_reviewer(&conn, &headers, &vault) {
         Some((email, can)) => (true, can, email),
         None => (false, false, String::new()),
     };
@@ -241,24 +241,31 @@ fn decided_soft_error(status: &str) -> Value {
     })
 }
 
-/// The user behind the `av_session` cookie, if it is a valid login session: their email and
-/// whether they may review proposals of `vault` (member or admin there).
-pub(crate) fn cookie_reviewer(
+/// The login session behind the `av_session` cookie (never a bearer token), with its raw
+/// token; `None` unless it is a valid user login session.
+pub(crate) fn cookie_session(
+    conn: &rusqlite::Connection,
+    headers: &HeaderMap,
+) -> Option<(Caller, String)> {
+    let raw = caller::cookie(headers, caller::SESSION_COOKIE)?;
+    let c = caller::resolve(conn, &raw).ok()?;
+    matches!(c.kind, CallerKind::User { .. }).then_some((c, raw))
+}
+
+/// The cookie's user: their email and whether they may review proposals of `vault`.
+fn cookie_reviewer(
     conn: &rusqlite::Connection,
     headers: &HeaderMap,
     vault: &Vault,
-) -> ApiResult<Option<(String, bool)>> {
-    let Some(raw) = caller::cookie(headers, caller::SESSION_COOKIE) else {
-        return Ok(None);
-    };
-    let Ok(c) = caller::resolve(conn, &raw) else {
-        return Ok(None);
-    };
+) -> Option<(String, bool)> {
+    let (c, _) = cookie_session(conn, headers)?;
     let CallerKind::User { email, .. } = &c.kind else {
-        return Ok(None);
+        return None;
     };
-    let can = authz::proposal_review(conn, &c, vault).is_ok();
-    Ok(Some((email.clone(), can)))
+    Some((
+        email.clone(),
+        authz::proposal_review(conn, &c, vault).is_ok(),
+    ))
 }
 
 // ---------------------------------------------------------------------------------------

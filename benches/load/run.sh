@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# Loopback load comparison, one run: (a) direct HTTPS upstream, (b) nginx injecting a static
+# header, (c) agent-vault's proxy, (d) a bare Pingora pass-through (benches/examples/passthrough.rs),
+# at 64 and 1 connections, alternating cases round by round; then the flat-cost runs of (c):
+# 100,000 extra tokens, 10,000 services, and token minting at 100/s during the run.
+#
+# Reuses the kit in ../shared/bench (certs, nginx configs, helpers; see its README). Every
+# process started is recorded in $RUN_DIR/pids and stopped by PID on exit.
+#
+# Needs release builds: cargo build --release -p agent-vault && cargo build --release -p av-benches --example passthrough
+# Env: BENCH_KIT, AV_BIN, PASS_BIN, ROUNDS (3), DURATION (10s), PIN (1), FLAT_ROUNDS (2)
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+BENCH_KIT="${BENCH_KIT:-$ROOT/../shared/bench}"
+# shellcheck source=/dev/null
+source "$BENCH_KIT/common.sh"
+AV_BIN="${AV_BIN:-$ROOT/target/release/agent-vault}"
+PASS_BIN="${PASS_BIN:-$ROOT/target/release/examples/passthrough}"
+ROUNDS="${ROUNDS:-3}"; DURATION="${DURATION:-10s}"; FLAT_ROUNDS="${FLAT_ROUNDS:-2}"
+AV_PORT="$PINGORA_PORT"; AV_ADMIN="$ADMIN_PORT"; PASS_PORT="$PINGORA2_PORT"
+OUT="${1:-$RUN_DIR/av-results-$(date +%Y%m%d-%H%M%S)}"; mkdir -p "$OUT"
+trap stop_all EXIT
+stop_all
+
+# --- servers ---------------------------------------------------------------------------
+bash "$BENCH_KIT/gen-certs.sh"
+mkdir -p "$RUN_DIR/tmp-up" "$RUN_DIR/tmp-px"
+render "$BENCH_KIT/nginx-upstream.conf.in" "$RUN_DIR/nginx-upstream.conf"
+render "$BENCH_KIT/nginx-proxy.conf.in" "$RUN_DIR/nginx-proxy.conf"
+render "$BENCH_KIT/pingora.yaml.in" "$RUN_DIR/passthrough.yaml" passthrough true
+start_bg upstream "$NGINX_BIN" -p "$RUN_DIR" -c "$RUN_DIR/nginx-upstream.conf" -g "daemon off;"
+start_bg nproxy "$NGINX_BIN" -p "$RUN_DIR" -c "$RUN_DIR/nginx-proxy.conf" -g "daemon off;"
+PROBE_CONF="$RUN_DIR/passthrough.yaml" PROBE_LISTEN="127.0.0.1:$PASS_PORT" \
+PROBE_UPSTREAM="127.0.0.1:$UP_PORT" start_bg passthrough "$PASS_BIN"
+rm -rf "$RUN_DIR/av-data"
+cat > "$RUN_DIR/agent-vault.yaml" <<YAML
+pingora:
+  threads: $PINGORA_THREADS
+  work_stealing: true
+  upstream_keepalive_pool_size: 128
+YAML
+AGENT_VAULT_MASTER_PASSWORD=bench-master-password AGENT_VAULT_NETWORK_MODE=private \
+AGENT_VAULT_UPSTREAM_CA_FILE="$RUN_DIR/ca.crt" AGENT_VAULT_DEV_MODE=true AGENT_VAULT_LOG=warn \
+  start_bg agentvault "$AV_BIN" server --config "$RUN_DIR/agent-vault.yaml" \
+  --data-dir "$RUN_DIR/av-data" --port "$AV_ADMIN" --proxy-port "$AV_PORT"
+for p in "$UP_PORT" "$NGX_PROXY_PORT" "$PASS_PORT" "$AV_PORT" "$AV_ADMIN"; do wait_port "$p"; done
+
+# --- agent-vault setup through the admin API ------------------------------------------
+api() { # api METHOD PATH [JSON] -> body
+  curl -sf -X "$1" "http://127.0.0.1:$AV_ADMIN$2" -H "Authorization: Bearer ${OWNER:-}" \
+    -H 'Content-Type: application/json' ${3:+--data-binary "$3"}
+}
+json() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
+api POST /v1/auth/register '{"email":"bench@example.com","password":"bench-password-1"}' >/dev/null
+OWNER=$(api POST /v1/auth/login '{"email":"bench@example.com","password":"bench-password-1"}' | json token)
+SERVICE="{\"host\":\"localhost\",\"auth\":{\"type\":\"bearer\",\"token\":\"API_TOKEN\"}}"
+api PUT /v1/vaults/default/services "{\"services\":[$SERVICE]}" >/dev/null
+api POST /v1/credentials '{"vault":"default","credentials":{"API_TOKEN":"secret"}}' >/dev/null
+TOKEN=$(api POST /v1/sessions '{"vault":"default","vault_role":"proxy"}' | json token)
+sleep 0.5
+curl -sf -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$AV_PORT/proxy/localhost:$UP_PORT/v1/models" >/dev/null \
+  || { echo "agent-vault proxy check failed" >&2; cat "$RUN_DIR/agentvault.out" >&2; exit 1; }
+
+# --- measurement -----------------------------------------------------------------------
+url_of() {
+  case $1 in
+    a) echo "https://127.0.0.1:$UP_PORT/v1/models" ;;
+    b) echo "http://127.0.0.1:$NGX_PROXY_PORT/proxy/localhost:$UP_PORT/v1/models" ;;
+    c*) echo "http://127.0.0.1:$AV_PORT/proxy/localhost:$UP_PORT/v1/models" ;;
+    d) echo "http://127.0.0.1:$PASS_PORT/proxy/localhost:$UP_PORT/v1/models" ;;
+  esac
+}
+auth_of() { case $1 in c*) echo "Authorization: Bearer $TOKEN" ;; *) echo "Authorization: Bearer $AGENT_TOKEN" ;; esac; }
+proxy_pids() {
+  case $1 in a) echo "" ;; b) children "$(pid_of nproxy)" ;; c*) pid_of agentvault ;; d) pid_of passthrough ;; esac
+}
+to_ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000}; printf "%.3f", v}'; }
+TCK=$(getconf CLK_TCK)
+echo "round,case,conns,rps,p50_ms,p99_ms,requests,proxy_cpu_us_per_req,errors" > "$OUT/raw.csv"
+measure() { # measure ROUND CASE CONNS THREADS
+  local f="$OUT/r$1-$2-c$3.txt" pp p0=0 p1=0 n rps p50 p99 pcpu err
+  pp=$(proxy_pids "$2"); [ -n "$pp" ] && p0=$(proc_cpu_ticks $pp)
+  # shellcheck disable=SC2046
+  $(wrk_prefix) wrk -t"$4" -c"$3" -d"$DURATION" --latency -H "$(auth_of "$2")" "$(url_of "$2")" > "$f"
+  [ -n "$pp" ] && p1=$(proc_cpu_ticks $pp)
+  n=$(awk '/requests in/{print $1}' "$f"); rps=$(awk '/^Requests\/sec/{print $2}' "$f")
+  p50=$(awk '$1=="50%"{print $2}' "$f" | to_ms); p99=$(awk '$1=="99%"{print $2}' "$f" | to_ms)
+  pcpu=$(awk -v d=$((p1-p0)) -v n="$n" -v t="$TCK" 'BEGIN{printf "%.1f", d/t*1e6/n}')
+  err=$(awk '/Non-2xx|Socket errors/{s=s $0 ";"} END{print s}' "$f" | tr ',' ' ')
+  echo "$1,$2,$3,$rps,$p50,$p99,$n,$pcpu,${err:-0}" | tee -a "$OUT/raw.csv"
+}
+{
+  echo "date: $(date -u +%FT%TZ)  host: $(nproc) cpus, $(uname -r), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
+  echo "PIN=$PIN SERVER_CPUS=$SERVER_CPUS WRK_CPUS=$WRK_CPUS NGINX_WORKERS=$NGINX_WORKERS PINGORA_THREADS=$PINGORA_THREADS"
+  echo "ROUNDS=$ROUNDS DURATION=$DURATION  nginx: $($NGINX_BIN -v 2>&1)  wrk: $(wrk -v 2>&1 | head -1 | cut -c1-40)"
+} > "$OUT/env.txt"
+# shellcheck disable=SC2046
+for c in a b c d; do $(wrk_prefix) wrk -t1 -c8 -d2s -H "$(auth_of $c)" "$(url_of $c)" >/dev/null; done
+for r in $(seq 1 "$ROUNDS"); do
+  for spec in 64:2 1:1; do
+    for c in a b c d; do measure "$r" "$c" "${spec%%:*}" "${spec##*:}"; done
+  done
+done
+
+# Flat cost: (c) before/after each change, same run. c-base = 1 service, few tokens.
+for r in $(seq 1 "$FLAT_ROUNDS"); do measure "$r" c-base 64 2; done
+python3 - "$RUN_DIR/av-data/agent-vault.db" <<'PY'
+import os, sqlite3, sys
+db = sqlite3.connect(sys.argv[1], timeout=30)
+rows = [(os.urandom(32).hex(), "00000000-0000-0000-0000-000000000000") for _ in range(100_000)]
+db.executemany("INSERT INTO sessions (id, created_at, vault_id, vault_role, expires_at) VALUES (?, datetime('now'), ?, 'proxy', '2999-01-01 00:00:00')", rows)
+db.commit()
+PY
+sleep 2
+for r in $(seq 1 "$FLAT_ROUNDS"); do measure "$r" c-100k-tokens 64 2; done
+python3 - > "$RUN_DIR/services.json" <<PY
+import json
+s = [{"host": f"s{i}.example.com", "auth": {"type": "bearer", "token": "API_TOKEN"}} for i in range(9999)]
+s.append({"host": "localhost", "auth": {"type": "bearer", "token": "API_TOKEN"}})
+print(json.dumps({"services": s}))
+PY
+curl -sf -X PUT "http://127.0.0.1:$AV_ADMIN/v1/vaults/default/services" -H "Authorization: Bearer $OWNER" \
+  -H 'Content-Type: application/json' --data-binary @"$RUN_DIR/services.json" >/dev/null
+sleep 2
+for r in $(seq 1 "$FLAT_ROUNDS"); do measure "$r" c-10k-services 64 2; done
+# Token minting at 100/s (admin API, keep-alive) while (c) is measured.
+python3 - "$AV_ADMIN" "$OWNER" > "$RUN_DIR/minter.out" 2>&1 <<'PY' &
+import http.client, json, sys, time
+conn = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]))
+body = json.dumps({"vault": "default", "vault_role": "proxy"})
+n, start = 0, time.time()
+while True:
+    conn.request("POST", "/v1/sessions", body, {"Authorization": "Bearer " + sys.argv[2], "Content-Type": "application/json"})
+    conn.getresponse().read()
+    n += 1
+    time.sleep(max(0.0, start + n / 100 - time.time()))
+PY
+echo "$! minter" >> "$PIDS_FILE"
+sleep 1
+for r in $(seq 1 "$FLAT_ROUNDS"); do measure "$r" c-minting 64 2; done
+
+python3 "$(dirname "$0")/summary.py" "$OUT/raw.csv" | tee "$OUT/summary.md"
+echo "results in $OUT"
