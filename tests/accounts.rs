@@ -45,8 +45,8 @@ pub fn logged_code(s: &Server, kind: &str, email: &str) -> String {
     let prefix = format!("[agent-vault] {kind} code for {email}: ");
     let log = s.log();
     log.lines()
-        .filter_map(|l| l.strip_prefix(&prefix))
-        .last()
+        .rev()
+        .find_map(|l| l.strip_prefix(&prefix))
         .unwrap_or_else(|| panic!("no {kind} code for {email} in the log:\n{log}"))
         .trim()
         .to_string()

@@ -11,6 +11,11 @@ pub const MAX_JSON_BODY: usize = 1 << 20;
 /// The raw request body, or `None` when it could not be read (too large, broken stream).
 pub struct RawBody(pub Option<Bytes>);
 
+/// The body was unreadable, oversized or not the expected JSON; each route answers with its
+/// own documented message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadBody;
+
 impl<S: Send + Sync> FromRequest<S> for RawBody {
     type Rejection = std::convert::Infallible;
 
@@ -20,17 +25,17 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
 }
 
 impl RawBody {
-    /// Parses the body as JSON; `Err(())` for unreadable, oversized or malformed input.
+    /// Parses the body as JSON; [`BadBody`] for unreadable, oversized or malformed input.
     /// Unknown fields are ignored.
-    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ()> {
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, BadBody> {
         match &self.0 {
-            Some(b) => serde_json::from_slice(b).map_err(|_| ()),
-            None => Err(()),
+            Some(b) => serde_json::from_slice(b).map_err(|_| BadBody),
+            None => Err(BadBody),
         }
     }
 
     /// Like [`RawBody::json`] but an empty body yields `T::default()`.
-    pub fn json_or_default<T: DeserializeOwned + Default>(&self) -> Result<T, ()> {
+    pub fn json_or_default<T: DeserializeOwned + Default>(&self) -> Result<T, BadBody> {
         match &self.0 {
             Some(b) if b.iter().all(|c| c.is_ascii_whitespace()) => Ok(T::default()),
             _ => self.json(),

@@ -8,6 +8,7 @@ pub mod authz;
 pub mod body;
 pub mod caller;
 pub mod error;
+pub mod html;
 pub mod limiter;
 mod middleware;
 mod router;

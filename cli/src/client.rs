@@ -65,11 +65,6 @@ impl Client {
         }
     }
 
-    /// The token this client sends, if any.
-    pub fn token(&self) -> Option<&str> {
-        self.token.as_deref()
-    }
-
     /// `GET path`.
     pub fn get(&self, path: &str) -> Result<Value> {
         self.call("GET", path, None)

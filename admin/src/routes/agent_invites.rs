@@ -193,7 +193,7 @@ async fn create(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let req: CreateBody = body
         .json()
-        .map_err(|()| ApiError::bad_request("Invalid request body"))?;
+        .map_err(|_| ApiError::bad_request("Invalid request body"))?;
     if req.name.is_empty() {
         return Err(ApiError::bad_request("Agent name is required"));
     }
@@ -247,7 +247,7 @@ async fn create(
         } else {
             req.role
                 .parse::<InstanceRole>()
-                .map_err(|()| ApiError::bad_request("Role must be one of: owner, member"))?
+                .map_err(|_| ApiError::bad_request("Role must be one of: owner, member"))?
         };
         if role == InstanceRole::Owner && !actor.is_owner() {
             return Err(ApiError::forbidden(
@@ -297,7 +297,7 @@ fn pre_assignment(
     let role = if role.is_empty() {
         VaultRole::Proxy
     } else {
-        role.parse::<VaultRole>().map_err(|()| {
+        role.parse::<VaultRole>().map_err(|_| {
             ApiError::bad_request(format!(
                 "Invalid vault role {} for vault {}",
                 quote(role),

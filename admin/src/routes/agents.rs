@@ -356,7 +356,7 @@ async fn set_role(
         })?;
     let new: InstanceRole = role
         .parse()
-        .map_err(|()| ApiError::bad_request("Role must be one of: owner, member"))?;
+        .map_err(|_| ApiError::bad_request("Role must be one of: owner, member"))?;
     let old = state.store.write(|tx| {
         let a = find_or_404(tx, &name)?;
         if a.status == "revoked" {

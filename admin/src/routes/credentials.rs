@@ -35,6 +35,14 @@ pub fn routes() -> Router<AppState> {
     )
 }
 
+/// The names of a vault's credentials, sorted (never their values).
+pub fn credential_keys(conn: &Connection, vault_id: &str) -> rusqlite::Result<Vec<String>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT key FROM credentials WHERE vault_id = ?1 ORDER BY key")?;
+    let keys = stmt.query_map([vault_id], |r| r.get::<_, String>(0))?;
+    keys.collect()
+}
+
 /// The first value of a query parameter (Go's `Query().Get`).
 pub(crate) fn param<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
     query
@@ -85,11 +93,7 @@ async fn list(
     let vault = target_vault(&conn, &caller, &headers, param(&query, "vault"))?;
     if param(&query, "reveal") != Some("true") {
         authz::vault_access(&conn, &caller, &vault)?;
-        let mut stmt =
-            conn.prepare_cached("SELECT key FROM credentials WHERE vault_id = ?1 ORDER BY key")?;
-        let keys = stmt
-            .query_map([&vault.id], |r| r.get::<_, String>(0))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let keys = credential_keys(&conn, &vault.id)?;
         return Ok(Json(json!({ "keys": keys })));
     }
     authz::vault_member(&conn, &caller, &vault)?;
@@ -150,7 +154,7 @@ async fn upsert(
 ) -> ApiResult<Json<Value>> {
     let req: SetRequest = body
         .json()
-        .map_err(|()| ApiError::bad_request("Invalid request body"))?;
+        .map_err(|_| ApiError::bad_request("Invalid request body"))?;
     let creds = req.credentials.unwrap_or_default();
     if creds.is_empty() {
         return Err(ApiError::bad_request("Credentials map is required"));
@@ -209,7 +213,7 @@ async fn delete_keys(
 ) -> ApiResult<Json<Value>> {
     let req: DeleteRequest = body
         .json()
-        .map_err(|()| ApiError::bad_request("Invalid request body"))?;
+        .map_err(|_| ApiError::bad_request("Invalid request body"))?;
     let mut keys = req.keys.unwrap_or_default();
     if keys.is_empty() {
         return Err(ApiError::bad_request("Keys list is required"));

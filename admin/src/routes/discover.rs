@@ -10,6 +10,8 @@ use serde_json::{json, Value};
 use crate::authz;
 use crate::caller::Caller;
 use crate::error::{ApiError, ApiResult};
+use crate::routes::credentials::credential_keys;
+use crate::routes::services::load_services;
 use crate::state::AppState;
 
 /// Routes of this area.
@@ -22,36 +24,21 @@ async fn discover(
     caller: Caller,
     headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
-    let (vault, services_json, keys) = state.store.read(|c| {
+    let (vault, services, keys) = state.store.read(|c| {
         let (vault, _) = authz::agent_vault(c, &caller, &headers)?;
-        let services_json: String = c
-            .query_row(
-                "SELECT services_json FROM broker_configs WHERE vault_id = ?1",
-                [&vault.id],
-                |r| r.get(0),
+        let services = load_services(c, &vault.id).map_err(|_| {
+            ApiError::coded(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Failed to parse broker services",
             )
-            .unwrap_or_else(|_| "[]".to_string());
-        let mut stmt = c.prepare("SELECT key FROM credentials WHERE vault_id = ?1 ORDER BY key")?;
-        let keys: Vec<String> = stmt
-            .query_map([&vault.id], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok::<_, ApiError>((vault, services_json, keys))
+        })?;
+        let keys = credential_keys(c, &vault.id)?;
+        Ok::<_, ApiError>((vault, services, keys))
     })?;
-    let parsed: Vec<Value> = serde_json::from_str(&services_json).map_err(|_| {
-        ApiError::coded(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "Failed to parse broker services",
-        )
-    })?;
-    let services: Vec<Value> = parsed
+    let services: Vec<Value> = services
         .iter()
-        .map(|s| {
-            json!({
-                "host": s.get("host").cloned().unwrap_or(Value::Null),
-                "description": s.get("description").cloned().unwrap_or(Value::Null),
-            })
-        })
+        .map(|s| json!({ "host": s.host, "description": s.description }))
         .collect();
     Ok(Json(json!({
         "vault": vault.name,

@@ -27,6 +27,7 @@ use crate::authz::{self, Vault};
 use crate::body::RawBody;
 use crate::caller::{self, Caller, CallerKind};
 use crate::error::{ApiError, ApiResult};
+use crate::routes::credentials::credential_keys;
 use crate::state::AppState;
 
 use db::Proposal;
@@ -87,12 +88,9 @@ async fn create(
         .json()
         .map_err(|_| ApiError::bad_request("Invalid request body"))?;
     proposal::validate(&req, state.config.dev_mode).map_err(ApiError::bad_request)?;
-    let existing: Vec<String> = state.store.read(|c| {
-        let mut stmt = c.prepare("SELECT key FROM credentials WHERE vault_id = ?1")?;
-        let keys = stmt.query_map([&vault.id], |r| r.get(0))?;
-        keys.collect::<rusqlite::Result<Vec<String>>>()
-            .map_err(ApiError::from)
-    })?;
+    let existing = state
+        .store
+        .read(|c| credential_keys(c, &vault.id).map_err(ApiError::from))?;
     proposal::validate_credential_refs(&req, &existing).map_err(ApiError::bad_request)?;
 
     // Agent-supplied values leave the request here, sealed; the stored slot keeps a flag.

@@ -134,7 +134,7 @@ async fn replace(
     };
     let req: Map<String, Value> = body
         .json()
-        .map_err(|()| ApiError::bad_request("Invalid request body"))?;
+        .map_err(|_| ApiError::bad_request("Invalid request body"))?;
     let services = decode_services(&req)
         .and_then(|s| validate_services(&s, state.config.dev_mode).map(|()| s))
         .map_err(|e| ApiError::bad_request(format!("Invalid services: {e}")))?;

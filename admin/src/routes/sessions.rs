@@ -45,16 +45,16 @@ async fn create(
 ) -> ApiResult<Json<Value>> {
     let req: CreateBody = body
         .json()
-        .map_err(|()| ApiError::bad_request("Vault is required"))?;
+        .map_err(|_| ApiError::bad_request("Vault is required"))?;
     if req.vault.is_empty() {
         return Err(ApiError::bad_request("Vault is required"));
     }
     let requested = if req.vault_role.is_empty() {
         VaultRole::Proxy
     } else {
-        req.vault_role.parse::<VaultRole>().map_err(|()| {
-            ApiError::bad_request("vault_role must be one of: proxy, member, admin")
-        })?
+        req.vault_role
+            .parse::<VaultRole>()
+            .map_err(|_| ApiError::bad_request("vault_role must be one of: proxy, member, admin"))?
     };
     if let Some(ttl) = req.ttl_seconds {
         if !(MIN_TTL..=MAX_TTL).contains(&ttl) {

@@ -24,6 +24,7 @@ use crate::authz::{self, upsert_grant};
 use crate::body::RawBody;
 use crate::caller::{Actor, Caller};
 use crate::error::{ApiError, ApiResult};
+use crate::html::esc;
 use crate::routes::accounts::ClientIp;
 use crate::state::AppState;
 use crate::users::{self, MIN_PASSWORD_LEN};
@@ -534,21 +535,6 @@ async fn accept_invite(
 
 // ---- The HTML acceptance page (dispatched from `/invite/{token}` by the invite route). ----
 
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// A complete page; no scripts, so the app's CSP holds.
 fn page(status: StatusCode, title: &str, body_html: &str) -> Response {
     let html = format!(
@@ -561,18 +547,14 @@ input{{width:100%;padding:.5rem;font-size:1rem;box-sizing:border-box}}\
 button{{margin-top:1rem;padding:.6rem 1.2rem;font-size:1rem}}.err{{color:#b00020}}\
 code{{background:#f3f3f3;padding:.1rem .3rem}}</style></head>\
 <body><h1>{t}</h1>\n{body_html}\n</body></html>\n",
-        t = escape(title)
+        t = esc(title)
     );
     (status, [(CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
 }
 
 fn closed_page(status: &str) -> Option<Response> {
     closed_reason(status).map(|(title, message, _)| {
-        page(
-            StatusCode::GONE,
-            title,
-            &format!("<p>{}</p>", escape(message)),
-        )
+        page(StatusCode::GONE, title, &format!("<p>{}</p>", esc(message)))
     })
 }
 
@@ -597,27 +579,24 @@ fn form_page(state: &AppState, raw: &str, error: Option<&str>) -> ApiResult<Resp
     }
     let mut html = format!(
         "<p>You have been invited to Agent Vault as <strong>{}</strong> ({}).</p>",
-        escape(&inv.email),
-        escape(&inv.role)
+        esc(&inv.email),
+        esc(&inv.role)
     );
     if vaults.is_empty() {
         html.push_str("<p>No vaults pre-assigned.</p>");
     } else {
         html.push_str("<p>Vault access:</p><ul>");
         for (_, name, role) in &vaults {
-            html.push_str(&format!("<li>{} ({})</li>", escape(name), escape(role)));
+            html.push_str(&format!("<li>{} ({})</li>", esc(name), esc(role)));
         }
         html.push_str("</ul>");
     }
     if let Some(e) = error {
-        html.push_str(&format!(
-            "<p class=\"err\" role=\"alert\">{}</p>",
-            escape(e)
-        ));
+        html.push_str(&format!("<p class=\"err\" role=\"alert\">{}</p>", esc(e)));
     }
     html.push_str(&format!(
         "<form method=\"post\" action=\"/invite/{}\">",
-        escape(raw)
+        esc(raw)
     ));
     if needs_account {
         html.push_str(
@@ -682,10 +661,10 @@ pub async fn invite_page_submit(state: AppState, token: String, form: Bytes) -> 
             &format!(
                 "<p>{}</p><p>Log in as <strong>{}</strong> with:</p>\
 <p><code>agent-vault auth login --email {} --address {}</code></p>",
-                escape(&message),
-                escape(&email),
-                escape(&email),
-                escape(&state.config.base_url)
+                esc(&message),
+                esc(&email),
+                esc(&email),
+                esc(&state.config.base_url)
             ),
         ),
         Err(ApiError::Plain(s, msg))
@@ -694,7 +673,7 @@ pub async fn invite_page_submit(state: AppState, token: String, form: Bytes) -> 
             form_page(&state, &token, Some(&msg)).unwrap_or_else(IntoResponse::into_response)
         }
         Err(ApiError::Plain(s, msg)) if s == StatusCode::GONE || s == StatusCode::NOT_FOUND => {
-            page(s, "Invite unavailable", &format!("<p>{}</p>", escape(&msg)))
+            page(s, "Invite unavailable", &format!("<p>{}</p>", esc(&msg)))
         }
         Err(e) => e.into_response(),
     }
@@ -717,7 +696,7 @@ mod tests {
     #[test]
     fn html_is_escaped() {
         assert_eq!(
-            escape("<a href=\"x\">&'"),
+            esc("<a href=\"x\">&'"),
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
         );
     }

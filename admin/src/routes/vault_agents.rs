@@ -147,7 +147,7 @@ async fn add(
     } else {
         req.role
             .parse()
-            .map_err(|()| ApiError::bad_request(ROLE_RULE))?
+            .map_err(|_| ApiError::bad_request(ROLE_RULE))?
     };
     let name = req.name;
     let qn = quote(&name);
@@ -247,9 +247,7 @@ async fn set_role(
             ApiError::bad_request("Request body must include {\"role\": \"proxy|member|admin\"}")
         })?;
     let qn = quote(&name);
-    let new: VaultRole = role
-        .parse()
-        .map_err(|()| ApiError::bad_request(ROLE_RULE))?;
+    let new: VaultRole = role.parse().map_err(|_| ApiError::bad_request(ROLE_RULE))?;
     state.store.write(|tx| {
         let v = authz::vault_or_404(tx, &vault)?;
         authz::vault_admin(tx, &caller, &v)?;
