@@ -1,7 +1,8 @@
 //! The proxy port end to end: the real binary, a real HTTPS upstream (test CA), agents and
 //! scoped sessions minted through the admin API. Covers answers and their exact bodies,
 //! injection of each auth type, header rules, streaming (SSE, large bodies, WebSocket),
-//! revocation and credential changes within 1 s, and secrets never leaking.
+//! revocation and credential changes within 1 s (also seen by a separate `--proxy-only`
+//! process on the same database), body caps from the config file, and secrets never leaking.
 
 use std::io::Read;
 use std::time::{Duration, Instant};
@@ -558,4 +559,128 @@ fn public_network_mode_refuses_loopback_upstreams() {
         s.up.requests().is_empty(),
         "the guarded upstream was dialed"
     );
+}
+
+
+#[test]
+fn body_caps_answer_413_and_never_truncate_silently() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("agent-vault.yaml");
+    std::fs::write(
+        &config,
+        "proxy:\n  max_request_body_bytes: 1024\n  max_response_body_bytes: 65536\n",
+    )
+    .unwrap();
+    let s = Setup::start_with(Options {
+        args: vec!["--config".into(), config.display().to_string()],
+        ..Options::default()
+    });
+    s.set_credentials(json!({"TOKEN": "capped"}));
+    s.set_services(json!([{"host": "localhost", "auth": {"type": "bearer", "token": "TOKEN"}}]));
+    let token = s.scoped_session();
+    within_one_second("services", || {
+        s.http.get(&s.target("/echo")).bearer(&token).send().status == 200
+    });
+    // A fresh client per request: a refused or cut answer closes its connection.
+    let upload = |len: usize| {
+        Http::new()
+            .request("POST", &s.target("/upload"))
+            .bearer(&token)
+            .body(large_body(len))
+            .send()
+    };
+
+    // Request cap: at the cap passes intact; over it answers 413 and never reaches upstream.
+    let r = upload(1024);
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["body_len"], 1024);
+    assert_eq!(r.json["body_sha256"], sha256_hex(&large_body(1024)));
+    assert_error(
+        &upload(4096),
+        413,
+        json!({"error":"request_too_large",
+            "message":"Request body exceeds the proxy limit of 1024 bytes"}),
+    );
+    assert!(
+        s.up.requests().iter().all(|r| r["body_len"] != 4096),
+        "the oversized body reached upstream"
+    );
+
+    // Response cap: at the cap passes intact; a declared larger length answers 502 before
+    // anything is streamed.
+    let get = |path: &str| {
+        Http::new()
+            .get(&s.target(path))
+            .bearer(&token)
+            .try_send()
+    };
+    let r = get("/large?bytes=65536").unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(sha256_hex(&r.bytes), sha256_hex(&large_body(65536)));
+    assert_error(
+        &get("/large?bytes=1048576").unwrap(),
+        502,
+        json!({"error":"response_too_large",
+            "message":"Upstream response exceeds the proxy limit of 65536 bytes"}),
+    );
+    // A chunked response (no length known up front) going over the cap mid-stream is cut:
+    // the client sees a broken body, never a complete-looking short one.
+    match get("/large?bytes=1048576&chunked=1") {
+        Err(_) => {}
+        Ok(r) => panic!(
+            "over-cap chunked response ended as a success: {} with {} bytes",
+            r.status,
+            r.bytes.len()
+        ),
+    }
+}
+
+#[test]
+fn proxy_only_process_on_the_same_database_follows_admin_changes() {
+    let s = Setup::start_with(Options {
+        args: vec!["--admin-only".into()],
+        ..Options::default()
+    });
+    let proxy = Server::start_with(Options {
+        args: vec!["--proxy-only".into()],
+        data_dir: Some(s.server.data_dir.clone()),
+        ..Options::default()
+    });
+    let url = proxy.proxy_url(&format!("{}/echo", s.up.host()));
+    let call = |token: &str| {
+        s.http
+            .get(&url)
+            .bearer(token)
+            .header("X-Vault", "default")
+            .send()
+    };
+
+    s.set_credentials(json!({"TOKEN": "shared-first"}));
+    s.set_services(json!([{"host": "localhost", "auth": {"type": "bearer", "token": "TOKEN"}}]));
+    let agent = s.agent("far-agent");
+    within_one_second("setup seen by the proxy-only process", || {
+        let r = call(&agent);
+        r.status == 200 && r.json["headers"]["authorization"] == "Bearer shared-first"
+    });
+
+    s.set_credentials(json!({"TOKEN": "shared-second"}));
+    within_one_second("credential change seen by the proxy-only process", || {
+        call(&agent).json["headers"]["authorization"] == "Bearer shared-second"
+    });
+
+    let r = s
+        .http
+        .delete(&s.admin("/v1/agents/far-agent"))
+        .bearer(&s.owner.token)
+        .send();
+    assert_eq!(r.status, 200, "{}", r.text);
+    within_one_second("revocation seen by the proxy-only process", || {
+        call(&agent).status == 401
+    });
+    assert_error(
+        &call(&agent),
+        401,
+        json!({"error":"Invalid or expired session"}),
+    );
+    assert!(!proxy.log().contains("shared-second"), "secret in the log");
 }

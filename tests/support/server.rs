@@ -24,6 +24,9 @@ pub struct Options {
     pub args: Vec<String>,
     /// Environment variables to remove from the server's environment.
     pub remove_env: Vec<String>,
+    /// Use this data directory (e.g. another server's, to run `--proxy-only` beside it)
+    /// instead of a fresh one.
+    pub data_dir: Option<PathBuf>,
 }
 
 /// A logged-in human.
@@ -77,7 +80,10 @@ impl Server {
             .tempdir()
             .expect("temp dir");
         let home = root.path().join("home");
-        let data_dir = root.path().join("data");
+        let data_dir = opts
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| root.path().join("data"));
         fs::create_dir_all(&home).expect("home dir");
         let log_path = root.path().join("server.log");
         let mut last_log = String::new();
