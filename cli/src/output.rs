@@ -48,6 +48,22 @@ pub fn when(v: &Value, key: &str) -> String {
         .to_string()
 }
 
+/// A list of `{"vault_name","vault_role"}` grants, each rendered by `fmt(name, role)`, joined
+/// with ", "; `-` when there are none.
+pub fn grants(v: &Value, fmt: impl Fn(&str, &str) -> String) -> String {
+    let items: Vec<String> = v
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|g| fmt(s(g, "vault_name"), s(g, "vault_role")))
+        .collect();
+    if items.is_empty() {
+        "-".into()
+    } else {
+        items.join(", ")
+    }
+}
+
 /// A light box-drawing table.
 pub struct Table {
     headers: Vec<String>,

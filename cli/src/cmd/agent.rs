@@ -310,27 +310,6 @@ fn copy_to_clipboard(text: &str) -> bool {
     })
 }
 
-/// `name:role, …` or `-`.
-fn vault_list(v: &Value) -> String {
-    let items: Vec<String> = v
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|g| {
-            format!(
-                "{}:{}",
-                output::s(g, "vault_name"),
-                output::s(g, "vault_role")
-            )
-        })
-        .collect();
-    if items.is_empty() {
-        "-".into()
-    } else {
-        items.join(", ")
-    }
-}
-
 fn list(api: &Client, json: bool) -> Result<()> {
     let body = api.get("/v1/agents")?;
     if json {
@@ -343,7 +322,7 @@ fn list(api: &Client, json: bool) -> Result<()> {
             output::s(a, "name").into(),
             output::s(a, "role").into(),
             output::s(a, "status").into(),
-            vault_list(&a["vaults"]),
+            output::grants(&a["vaults"], |n, r| format!("{n}:{r}")),
             output::when(a, "created_at"),
         ]);
     }
@@ -416,7 +395,7 @@ fn invite_list(api: &Client, status: Option<String>, json: bool) -> Result<()> {
             name,
             output::s(i, "agent_role").into(),
             output::s(i, "status").into(),
-            vault_list(&i["vaults"]),
+            output::grants(&i["vaults"], |n, r| format!("{n}:{r}")),
             format!("…{}", output::s(i, "token_suffix")),
             output::when(i, "created_at"),
             output::when(i, "expires_at"),

@@ -105,34 +105,13 @@ pub fn list(api: &Client, json: bool) -> Result<()> {
     for u in users {
         let mut row = vec![output::s(u, "email").into(), output::s(u, "role").into()];
         if with_vaults {
-            row.push(vault_list(&u["vaults"]));
+            row.push(output::grants(&u["vaults"], |n, r| format!("{n}({r})")));
         }
         row.push(output::when(u, "created_at"));
         t.row(row);
     }
     t.print();
     Ok(())
-}
-
-/// `name(role), ...` or `-`.
-fn vault_list(v: &Value) -> String {
-    let items: Vec<String> = v
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|g| {
-            format!(
-                "{}({})",
-                output::s(g, "vault_name"),
-                output::s(g, "vault_role")
-            )
-        })
-        .collect();
-    if items.is_empty() {
-        "-".into()
-    } else {
-        items.join(", ")
-    }
 }
 
 fn invite(api: &Client, args: InviteArgs) -> Result<()> {
@@ -193,7 +172,7 @@ fn invite_list(api: &Client, status: Option<String>, json: bool) -> Result<()> {
             output::s(i, "email").into(),
             output::s(i, "role").into(),
             output::s(i, "status").into(),
-            vault_list(&i["vaults"]),
+            output::grants(&i["vaults"], |n, r| format!("{n}({r})")),
             output::s(i, "created_by").into(),
             format!("…{}", output::s(i, "token_suffix")),
             output::when(i, "created_at"),
