@@ -252,19 +252,15 @@ async fn delete_keys(
 /// owner, a way to mint other callers, and one-shot requests.
 #[cfg(test)]
 pub(crate) mod testkit {
-    use std::sync::Arc;
-
     use axum::body::Body;
     use axum::http::{Request, StatusCode};
     use serde_json::Value;
     use tower::ServiceExt;
 
-    use av_store::crypto::MasterKey;
     use av_store::roles::VaultRole;
-    use av_store::Store;
 
     use crate::caller::create_session;
-    use crate::state::{AdminConfig, AppState};
+    use crate::state::AppState;
 
     /// A router over a temporary database whose first owner is logged in.
     pub struct Kit {
@@ -275,16 +271,7 @@ pub(crate) mod testkit {
 
     impl Kit {
         pub fn new() -> Kit {
-            let dir = tempfile::tempdir().unwrap();
-            let store = Store::open(dir.path()).unwrap();
-            let config = AdminConfig {
-                base_url: "http://127.0.0.1:1".into(),
-                proxy_base_url: "http://127.0.0.1:2".into(),
-                dev_mode: false,
-                trusted_proxies: Vec::new(),
-            };
-            let state =
-                AppState::new(store, Arc::new(MasterKey::from_bytes([7; 32])), config).unwrap();
+            let (state, dir) = crate::routes::accounts::testkit::state();
             let conn = state.store.conn().unwrap();
             let hash = av_store::crypto::PasswordHash {
                 hash: vec![0; 32],
