@@ -334,6 +334,51 @@ fn injects_each_auth_type_and_applies_header_rules() {
 }
 
 #[test]
+fn session_cookie_authenticates_and_never_reaches_upstream() {
+    let s = Setup::start();
+    s.set_credentials(json!({"TOKEN": "cookie-test-secret"}));
+    s.set_services(json!([{"host": "localhost", "auth": {"type": "bearer", "token": "TOKEN"}}]));
+    let session = s.scoped_session();
+    within_one_second("cookie session", || {
+        let r = s
+            .http
+            .get(&s.target("/echo"))
+            .header(
+                "Cookie",
+                &format!("theme=dark; av_session={session}; lang=en"),
+            )
+            .send();
+        r.status == 200
+            && r.json["headers"]["authorization"] == "Bearer cookie-test-secret"
+            && r.json["headers"]["cookie"] == "theme=dark; lang=en"
+    });
+    // The cookie alone: no Cookie field at all goes upstream.
+    let r = s
+        .http
+        .get(&s.target("/echo"))
+        .header("Cookie", &format!("av_session={session}"))
+        .send();
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.json["headers"].get("cookie").is_none(), "{}", r.text);
+    assert!(!r.text.contains(&session));
+    // A bearer token wins over the cookie (reference §4.2), and a bad cookie is a bad token.
+    let r = s
+        .http
+        .get(&s.target("/echo"))
+        .header("Cookie", "av_session=av_sess_nope")
+        .send();
+    assert_error(&r, 401, json!({"error": "Invalid or expired session"}));
+    let r = s
+        .http
+        .get(&s.target("/echo"))
+        .bearer(&session)
+        .header("Cookie", "av_session=av_sess_nope")
+        .send();
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+}
+
+#[test]
 fn streams_sse_large_bodies_and_websocket() {
     let s = Setup::start();
     s.set_credentials(json!({"TOKEN": "stream-secret"}));

@@ -12,8 +12,7 @@ use av_store::{time, token};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Name of the login cookie.
-pub const SESSION_COOKIE: &str = "av_session";
+pub use token::SESSION_COOKIE;
 
 /// An authenticated request's identity.
 #[derive(Clone, Debug)]
@@ -115,14 +114,14 @@ impl Caller {
 
 /// The raw token of a request: `Authorization: Bearer <t>`, else the `av_session` cookie.
 pub fn request_token(headers: &HeaderMap) -> Option<String> {
-    if let Some(t) = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-    {
-        return Some(t.to_string());
-    }
-    cookie(headers, SESSION_COOKIE)
+    let cookies = headers.get_all(axum::http::header::COOKIE);
+    let raw = token::from_request(
+        headers
+            .get(axum::http::header::AUTHORIZATION)
+            .map(|v| v.as_bytes()),
+        cookies.iter().map(|v| v.as_bytes()),
+    )?;
+    std::str::from_utf8(raw).ok().map(str::to_owned)
 }
 
 /// The value of a cookie.
@@ -130,11 +129,9 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(axum::http::header::COOKIE)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_string())
+        .find_map(|v| token::cookie(v.as_bytes(), name))
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .map(str::to_owned)
 }
 
 /// Resolves a raw token. Errors are the reference's 401s.

@@ -3,12 +3,11 @@
 //! decryption it implies), and the AES-256-GCM decryption alone. Host matching is in
 //! `hostmatch.rs`.
 
-use std::collections::HashMap;
 use std::hint::black_box;
 
 use av_proxy::inject;
 use av_proxy::services::Services;
-use av_proxy::view::{token_hash, Holder, Session, Tokens};
+use av_proxy::view::{token_hash, FastMap, Holder, Session, Tokens};
 use av_store::crypto::MasterKey;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 
@@ -39,7 +38,7 @@ fn token_lookup(c: &mut Criterion) {
 
 fn header_build(c: &mut Criterion) {
     let key = MasterKey::from_bytes([5; 32]);
-    let credentials: HashMap<String, _> = [
+    let credentials: FastMap<String, _> = [
         ("TOKEN", "sk-live-0123456789abcdef0123456789abcdef"),
         ("USER", "alice"),
     ]

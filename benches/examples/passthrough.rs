@@ -1,7 +1,8 @@
 //! A bare Pingora pass-through, the framework's ceiling for the load benchmarks: it routes
 //! `/proxy/<host:port>/<path>` to `https://<host:port>/<path>` over verified, pooled TLS with
 //! no authentication, no vault and no injection, so the gap between it and `agent-vault`
-//! is exactly what Agent Vault adds per request.
+//! is exactly what Agent Vault adds per request. It shares `agent-vault`'s framework settings
+//! (mimalloc, no downstream modules; `benches/load/run.sh` gives both the same runtime mode).
 //!
 //! Environment: `PROBE_CONF` (Pingora server YAML, e.g. with `ca_file`), `PROBE_LISTEN`
 //! (`127.0.0.1:6288`), `PROBE_UPSTREAM` (the one address it dials, e.g. `127.0.0.1:8443`).
@@ -10,11 +11,16 @@ use std::net::SocketAddr;
 
 use async_trait::async_trait;
 use pingora::http::RequestHeader;
+use pingora::modules::http::HttpModules;
 use pingora::proxy::{http_proxy_service, ProxyHttp, Session};
 use pingora::server::configuration::ServerConf;
 use pingora::server::Server;
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorType, Result};
+
+/// The same allocator as `agent-vault`, so the comparison measures the request path only.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 struct PassThrough {
     upstream: SocketAddr,
@@ -36,6 +42,9 @@ fn split(raw: &[u8]) -> Option<(String, Vec<u8>)> {
 #[async_trait]
 impl ProxyHttp for PassThrough {
     type CTX = Option<(String, Vec<u8>)>;
+
+    /// No downstream modules, as in `agent-vault`.
+    fn init_downstream_modules(&self, _modules: &mut HttpModules) {}
 
     fn new_ctx(&self) -> Self::CTX {
         None

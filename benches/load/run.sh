@@ -2,13 +2,15 @@
 # Loopback load comparison, one run: (a) direct HTTPS upstream, (b) nginx injecting a static
 # header, (c) agent-vault's proxy, (d) a bare Pingora pass-through (benches/examples/passthrough.rs),
 # at 64 and 1 connections, alternating cases round by round; then the flat-cost runs of (c):
-# 100,000 extra tokens, 10,000 services, and token minting at 100/s during the run.
+# 100,000 extra tokens, 10,000 services, and token minting at 100/s during the run; last, the
+# SSE latency of (c) against a direct client (benches/examples/sse_latency.rs, its own HTTPS SSE
+# upstream; DESIGN: first event forwarded within 5 ms), appended to the summary.
 #
 # Reuses the kit in ../shared/bench (certs, nginx configs, helpers; see its README). Every
 # process started is recorded in $RUN_DIR/pids and stopped by PID on exit.
 #
-# Needs release builds: cargo build --release -p agent-vault && cargo build --release -p av-benches --example passthrough
-# Env: BENCH_KIT, AV_BIN, PASS_BIN, ROUNDS (3), DURATION (10s), PIN (1), FLAT_ROUNDS (2)
+# Needs release builds: cargo build --release -p agent-vault && cargo build --release -p av-benches --example passthrough --example sse_latency
+# Env: BENCH_KIT, AV_BIN, PASS_BIN, SSE_BIN, ROUNDS (3), DURATION (10s), PIN (1), FLAT_ROUNDS (2)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 BENCH_KIT="${BENCH_KIT:-$ROOT/../shared/bench}"
@@ -16,6 +18,7 @@ BENCH_KIT="${BENCH_KIT:-$ROOT/../shared/bench}"
 source "$BENCH_KIT/common.sh"
 AV_BIN="${AV_BIN:-$ROOT/target/release/agent-vault}"
 PASS_BIN="${PASS_BIN:-$ROOT/target/release/examples/passthrough}"
+SSE_BIN="${SSE_BIN:-$ROOT/target/release/examples/sse_latency}"
 ROUNDS="${ROUNDS:-3}"; DURATION="${DURATION:-10s}"; FLAT_ROUNDS="${FLAT_ROUNDS:-2}"
 AV_PORT="$PINGORA_PORT"; AV_ADMIN="$ADMIN_PORT"; PASS_PORT="$PINGORA2_PORT"
 OUT="${1:-$RUN_DIR/av-results-$(date +%Y%m%d-%H%M%S)}"; mkdir -p "$OUT"
@@ -27,7 +30,7 @@ bash "$BENCH_KIT/gen-certs.sh"
 mkdir -p "$RUN_DIR/tmp-up" "$RUN_DIR/tmp-px"
 render "$BENCH_KIT/nginx-upstream.conf.in" "$RUN_DIR/nginx-upstream.conf"
 render "$BENCH_KIT/nginx-proxy.conf.in" "$RUN_DIR/nginx-proxy.conf"
-render "$BENCH_KIT/pingora.yaml.in" "$RUN_DIR/passthrough.yaml" passthrough true
+render "$BENCH_KIT/pingora.yaml.in" "$RUN_DIR/passthrough.yaml" passthrough false
 start_bg upstream "$NGINX_BIN" -p "$RUN_DIR" -c "$RUN_DIR/nginx-upstream.conf" -g "daemon off;"
 start_bg nproxy "$NGINX_BIN" -p "$RUN_DIR" -c "$RUN_DIR/nginx-proxy.conf" -g "daemon off;"
 PROBE_CONF="$RUN_DIR/passthrough.yaml" PROBE_LISTEN="127.0.0.1:$PASS_PORT" \
@@ -36,7 +39,7 @@ rm -rf "$RUN_DIR/av-data"
 cat > "$RUN_DIR/agent-vault.yaml" <<YAML
 pingora:
   threads: $PINGORA_THREADS
-  work_stealing: true
+  work_stealing: false
   upstream_keepalive_pool_size: 128
 YAML
 AGENT_VAULT_MASTER_PASSWORD=bench-master-password AGENT_VAULT_NETWORK_MODE=private \
@@ -67,12 +70,12 @@ url_of() {
     a) echo "https://127.0.0.1:$UP_PORT/v1/models" ;;
     b) echo "http://127.0.0.1:$NGX_PROXY_PORT/proxy/localhost:$UP_PORT/v1/models" ;;
     c*) echo "http://127.0.0.1:$AV_PORT/proxy/localhost:$UP_PORT/v1/models" ;;
-    d) echo "http://127.0.0.1:$PASS_PORT/proxy/localhost:$UP_PORT/v1/models" ;;
+    d*) echo "http://127.0.0.1:$PASS_PORT/proxy/localhost:$UP_PORT/v1/models" ;;
   esac
 }
 auth_of() { case $1 in c*) echo "Authorization: Bearer $TOKEN" ;; *) echo "Authorization: Bearer $AGENT_TOKEN" ;; esac; }
 proxy_pids() {
-  case $1 in a) echo "" ;; b) children "$(pid_of nproxy)" ;; c*) pid_of agentvault ;; d) pid_of passthrough ;; esac
+  case $1 in a) echo "" ;; b) children "$(pid_of nproxy)" ;; c*) pid_of agentvault ;; d*) pid_of passthrough ;; esac
 }
 to_ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000}; printf "%.3f", v}'; }
 TCK=$(getconf CLK_TCK)
@@ -102,8 +105,11 @@ for r in $(seq 1 "$ROUNDS"); do
   done
 done
 
-# Flat cost: (c) before/after each change, same run. c-base = 1 service, few tokens.
-for r in $(seq 1 "$FLAT_ROUNDS"); do measure "$r" c-base 64 2; done
+# Flat cost: (c) before/after each change, same run. c-base = 1 service, few tokens. Each (c)
+# run is paired with a (d) run right after it, so the VM's drift between phases cancels out
+# in the ratio (c/d after) / (c/d before).
+flat() { for r in $(seq 1 "$FLAT_ROUNDS"); do measure "$r" "c-$1" 64 2; measure "$r" "d-$1" 64 2; done; }
+flat base
 python3 - "$RUN_DIR/av-data/agent-vault.db" <<'PY'
 import os, sqlite3, sys
 db = sqlite3.connect(sys.argv[1], timeout=30)
@@ -112,7 +118,7 @@ db.executemany("INSERT INTO sessions (id, created_at, vault_id, vault_role, expi
 db.commit()
 PY
 sleep 2
-for r in $(seq 1 "$FLAT_ROUNDS"); do measure "$r" c-100k-tokens 64 2; done
+flat 100k-tokens
 python3 - > "$RUN_DIR/services.json" <<PY
 import json
 s = [{"host": f"s{i}.example.com", "auth": {"type": "bearer", "token": "API_TOKEN"}} for i in range(9999)]
@@ -122,7 +128,7 @@ PY
 curl -sf -X PUT "http://127.0.0.1:$AV_ADMIN/v1/vaults/default/services" -H "Authorization: Bearer $OWNER" \
   -H 'Content-Type: application/json' --data-binary @"$RUN_DIR/services.json" >/dev/null
 sleep 2
-for r in $(seq 1 "$FLAT_ROUNDS"); do measure "$r" c-10k-services 64 2; done
+flat 10k-services
 # Token minting at 100/s (admin API, keep-alive) while (c) is measured.
 python3 - "$AV_ADMIN" "$OWNER" > "$RUN_DIR/minter.out" 2>&1 <<'PY' &
 import http.client, json, sys, time
@@ -135,9 +141,24 @@ while True:
     n += 1
     time.sleep(max(0.0, start + n / 100 - time.time()))
 PY
-echo "$! minter" >> "$PIDS_FILE"
+MINTER=$!
+echo "$MINTER minter" >> "$PIDS_FILE"
 sleep 1
-for r in $(seq 1 "$FLAT_ROUNDS"); do measure "$r" c-minting 64 2; done
+flat minting
+kill "$MINTER" 2>/dev/null && wait "$MINTER" 2>/dev/null || true
 
-python3 "$(dirname "$0")/summary.py" "$OUT/raw.csv" | tee "$OUT/summary.md"
+# SSE latency: (c) in its final state (100,000 tokens, 10,000 services), client pinned like wrk.
+if [ -x "$SSE_BIN" ]; then
+  # shellcheck disable=SC2046
+  SSE_CERT="$RUN_DIR/server.crt" SSE_KEY="$RUN_DIR/server.key" SSE_CA="$RUN_DIR/ca.crt" \
+  SSE_PROXY="127.0.0.1:$AV_PORT" SSE_TOKEN="$TOKEN" $(wrk_prefix) "$SSE_BIN" > "$OUT/sse.md" \
+    || echo "SSE latency run failed; see $OUT/sse.md" >&2
+else
+  echo "skipping SSE latency: $SSE_BIN missing (cargo build --release -p av-benches --example sse_latency)" >&2
+fi
+
+{
+  python3 "$(dirname "$0")/summary.py" "$OUT/raw.csv"
+  if [ -s "$OUT/sse.md" ]; then echo; cat "$OUT/sse.md"; fi
+} | tee "$OUT/summary.md"
 echo "results in $OUT"

@@ -10,6 +10,12 @@ mod state;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of the system allocator: Pingora allocates on every request (headers,
+/// buffers, futures), and glibc malloc cost the proxy about 5-10% of its CPU per request in
+/// the load benchmarks (`benches/README.md`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Agent Vault: an HTTP credential broker for AI agents.
 #[derive(Parser, Debug)]
 #[command(name = "agent-vault", version, about, propagate_version = true)]

@@ -4,14 +4,14 @@
 //! soon as the header value is built. Any missing key or failed decryption aborts the whole
 //! injection without saying which key (the caller answers `credential_not_found`).
 
-use std::collections::HashMap;
-
 use av_store::crypto::{MasterKey, Sealed};
 use base64::Engine;
 use http::{HeaderName, HeaderValue};
 use zeroize::Zeroizing;
 
 use av_store::services::CompiledAuth;
+
+use crate::view::FastMap;
 
 /// The injection failed: a credential is missing, undecryptable or not a valid header value.
 #[derive(Debug, PartialEq, Eq)]
@@ -23,7 +23,7 @@ pub type Injected = Vec<(HeaderName, HeaderValue)>;
 /// Resolves `auth` against a vault's sealed credentials.
 pub fn build(
     auth: &CompiledAuth,
-    credentials: &HashMap<String, Sealed>,
+    credentials: &FastMap<String, Sealed>,
     key: &MasterKey,
 ) -> Result<Injected, Unresolved> {
     let open = |name: &str| -> Result<Zeroizing<String>, Unresolved> {
@@ -89,7 +89,7 @@ mod tests {
     use super::*;
     use crate::services::Services;
 
-    fn creds(key: &MasterKey, pairs: &[(&str, &str)]) -> HashMap<String, Sealed> {
+    fn creds(key: &MasterKey, pairs: &[(&str, &str)]) -> FastMap<String, Sealed> {
         pairs
             .iter()
             .map(|(k, v)| ((*k).to_owned(), key.seal(v.as_bytes()).unwrap()))
@@ -156,7 +156,7 @@ mod tests {
         let key = MasterKey::from_bytes([7; 32]);
         let other = MasterKey::from_bytes([8; 32]);
         let bearer = first_auth(r#"[{"host":"a","auth":{"type":"bearer","token":"TOK"}}]"#);
-        assert_eq!(build(&bearer, &HashMap::new(), &key), Err(Unresolved));
+        assert_eq!(build(&bearer, &FastMap::default(), &key), Err(Unresolved));
         let c = creds(&other, &[("TOK", "x")]);
         assert_eq!(build(&bearer, &c, &key), Err(Unresolved));
         let c = creds(&key, &[("TOK", "bad\nvalue")]);

@@ -6,29 +6,35 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use av_store::crypto::MasterKey;
+use av_store::token;
 use bytes::Bytes;
+use http::header::{self, HeaderName, HeaderValue};
 use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::modules::http::HttpModules;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorSource, ErrorType, Result};
 
 use crate::config::ProxyConfig;
 use crate::plan::{self, Ask, Caller, Plan};
-use crate::reply::{Reject, SECURITY_HEADERS};
+use crate::reply::{Reject, SECURITY_FIELDS};
 use crate::route::{self, Route, Target};
 use crate::upstream::Upstreams;
 use crate::view::View;
 
 /// Response headers never passed back to the agent (hop-by-hop, and cookies).
-const RESPONSE_STRIP: [&str; 7] = [
-    "set-cookie",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
+static RESPONSE_STRIP: [HeaderName; 7] = [
+    header::SET_COOKIE,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
 ];
+
+/// The agent's vault selector, never forwarded.
+static X_VAULT: HeaderName = HeaderName::from_static("x-vault");
 
 /// Longest wait for an early catch-up of the view.
 const CATCH_UP_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
@@ -63,19 +69,25 @@ impl AgentVault {
             Route::Invalid(reject) => return Err(reject),
             Route::Proxy(target) => target,
         };
-        let header = |name: &str| req.headers.get(name).map(|v| v.as_bytes());
+        let header = |name: &HeaderName| req.headers.get(name).map(HeaderValue::as_bytes);
         let plan = plan::decide(
             &self.view,
             &self.key,
             &Ask {
                 target: &target,
-                authorization: header("authorization"),
-                x_vault: header("x-vault"),
+                token: token::from_request(
+                    header(&header::AUTHORIZATION),
+                    req.headers
+                        .get_all(header::COOKIE)
+                        .iter()
+                        .map(HeaderValue::as_bytes),
+                ),
+                x_vault: header(&X_VAULT),
                 now: av_store::time::unix_now(),
             },
         )?;
         if let Some(limit) = self.cfg.max_request_body {
-            let declared = header("content-length")
+            let declared = header(&header::CONTENT_LENGTH)
                 .and_then(|v| std::str::from_utf8(v).ok())
                 .and_then(|v| v.trim().parse::<u64>().ok());
             if declared.is_some_and(|n| n > limit) {
@@ -115,6 +127,10 @@ impl AgentVault {
 #[async_trait]
 impl ProxyHttp for AgentVault {
     type CTX = Ctx;
+
+    /// No downstream modules: the default adds a response-compression module (disabled) whose
+    /// per-request context and filters cost time on every request for nothing.
+    fn init_downstream_modules(&self, _modules: &mut HttpModules) {}
 
     fn new_ctx(&self) -> Ctx {
         Ctx {
@@ -166,9 +182,12 @@ impl ProxyHttp for AgentVault {
             return Error::e_explain(ErrorType::InternalError, "request not planned");
         };
         up.set_raw_path(&target.path)?;
-        up.remove_header("authorization");
-        up.remove_header("x-vault");
-        up.insert_header("host", target.host_header())?;
+        up.remove_header(&header::AUTHORIZATION);
+        up.remove_header(&X_VAULT);
+        if up.headers.contains_key(header::COOKIE) {
+            strip_session_cookie(up)?;
+        }
+        up.insert_header(header::HOST, target.host_header())?;
         for (name, value) in plan.inject.drain(..) {
             up.insert_header(name, value)?;
         }
@@ -201,16 +220,11 @@ impl ProxyHttp for AgentVault {
         resp: &mut ResponseHeader,
         _ctx: &mut Ctx,
     ) -> Result<()> {
-        if resp.status.as_u16() != 101 {
-            strip_connection_headers(resp);
-        }
-        for name in RESPONSE_STRIP {
-            resp.remove_header(name);
-        }
+        strip_response_headers(resp);
         if let Some(limit) = self.cfg.max_response_body {
             let declared = resp
                 .headers
-                .get("content-length")
+                .get(header::CONTENT_LENGTH)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok());
             if declared.is_some_and(|n| n > limit) {
@@ -220,9 +234,9 @@ impl ProxyHttp for AgentVault {
                 );
             }
         }
-        for (name, value) in SECURITY_HEADERS {
+        for (name, written, value) in SECURITY_FIELDS.iter() {
             if !resp.headers.contains_key(name) {
-                resp.insert_header(name, value)?;
+                resp.insert_header(written.clone(), value.clone())?;
             }
         }
         Ok(())
@@ -278,7 +292,7 @@ impl ProxyHttp for AgentVault {
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         let (kind, agent) = match ctx.plan.as_ref().map(|p| &p.caller) {
-            Some(Caller::Agent(name)) => ("agent", name.as_str()),
+            Some(Caller::Agent(agent)) => ("agent", agent.name.as_str()),
             Some(Caller::Session) => ("session", ""),
             None => ("", ""),
         };
@@ -286,7 +300,7 @@ impl ProxyHttp for AgentVault {
             target: "av_proxy::request",
             caller = kind,
             agent,
-            vault = ctx.plan.as_ref().map_or("", |p| p.vault.as_str()),
+            vault = ctx.plan.as_ref().map_or("", |p| p.vault.name.as_str()),
             host = ctx.target.as_ref().map_or("", |t| t.raw.as_str()),
             method = %session.req_header().method,
             status,
@@ -299,20 +313,47 @@ impl ProxyHttp for AgentVault {
     }
 }
 
-/// Removes `Connection` and `Upgrade`, and the fields `Connection` names.
-fn strip_connection_headers(resp: &mut ResponseHeader) {
-    let named: Vec<String> = resp
+/// Drops the `av_session` cookie (the agent's token when it authenticated by cookie) from the
+/// `Cookie` fields sent upstream, keeping every other cookie.
+fn strip_session_cookie(up: &mut RequestHeader) -> Result<()> {
+    let kept: Vec<Vec<u8>> = up
         .headers
-        .get_all("connection")
+        .get_all(header::COOKIE)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|n| n.trim().to_ascii_lowercase())
-        .filter(|n| !n.is_empty())
+        .filter_map(|v| token::without_session_cookie(v.as_bytes()))
         .collect();
-    for name in named {
-        resp.remove_header(name.as_str());
+    up.remove_header(&header::COOKIE);
+    for field in kept {
+        up.append_header(header::COOKIE, field)?;
     }
-    resp.remove_header("connection");
-    resp.remove_header("upgrade");
+    Ok(())
+}
+
+/// Removes hop-by-hop fields and `Set-Cookie`: the fixed list, `Upgrade`, and the fields
+/// `Connection` names (a `101` switch keeps `Connection` and `Upgrade`, which it needs).
+/// `Connection` itself Pingora rewrites for the agent's own connection. One pass over the
+/// fields finds them all; the usual response has none and costs no lookups.
+fn strip_response_headers(resp: &mut ResponseHeader) {
+    let switching = resp.status.as_u16() == 101;
+    let mut doomed: Vec<HeaderName> = Vec::new();
+    for (name, value) in resp.headers.iter() {
+        if RESPONSE_STRIP.contains(name) || (!switching && name == header::UPGRADE) {
+            doomed.push(name.clone());
+        } else if !switching && name == header::CONNECTION {
+            let named = value
+                .as_bytes()
+                .split(|&b| b == b',')
+                .map(<[u8]>::trim_ascii);
+            doomed.extend(
+                named
+                    .filter(|n| {
+                        !n.eq_ignore_ascii_case(b"keep-alive") && !n.eq_ignore_ascii_case(b"close")
+                    })
+                    .filter_map(|n| HeaderName::from_bytes(n).ok()),
+            );
+        }
+    }
+    for name in &doomed {
+        resp.remove_header(name);
+    }
 }

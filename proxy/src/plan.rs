@@ -9,13 +9,13 @@ use av_store::crypto::MasterKey;
 use crate::inject::{self, Injected};
 use crate::reply::Reject;
 use crate::route::Target;
-use crate::view::{token_hash, Holder, View};
+use crate::view::{token_hash, Agent, Holder, Vault, View};
 
 /// Who is calling, for the request log.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum Caller {
-    /// An agent, by name.
-    Agent(String),
+    /// An agent.
+    Agent(Arc<Agent>),
     /// A scoped session.
     Session,
 }
@@ -25,8 +25,8 @@ pub enum Caller {
 pub struct Plan {
     /// Who asked.
     pub caller: Caller,
-    /// The vault's name.
-    pub vault: String,
+    /// The vault (a snapshot shared with the view, not a copy).
+    pub vault: Arc<Vault>,
     /// Headers to set upstream.
     pub inject: Injected,
 }
@@ -35,8 +35,8 @@ pub struct Plan {
 pub struct Ask<'a> {
     /// Parsed target.
     pub target: &'a Target,
-    /// `Authorization` header.
-    pub authorization: Option<&'a [u8]>,
+    /// The raw token: the bearer token, else the `av_session` cookie.
+    pub token: Option<&'a [u8]>,
     /// `X-Vault` header.
     pub x_vault: Option<&'a [u8]>,
     /// Current Unix time.
@@ -46,8 +46,7 @@ pub struct Ask<'a> {
 /// Authenticates, resolves the vault and builds the injection.
 pub fn decide(view: &View, key: &MasterKey, ask: &Ask<'_>) -> Result<Plan, Reject> {
     let token = ask
-        .authorization
-        .and_then(|v| v.strip_prefix(b"Bearer "))
+        .token
         .filter(|t| !t.is_empty())
         .ok_or_else(|| Reject::plain(401, "Authorization required"))?;
     let token =
@@ -92,7 +91,7 @@ pub fn decide(view: &View, key: &MasterKey, ask: &Ask<'_>) -> Result<Plan, Rejec
                 )
                 .maybe_stale());
             }
-            (Caller::Agent(agent.name.clone()), Arc::clone(vault))
+            (Caller::Agent(Arc::clone(agent)), Arc::clone(vault))
         }
     };
     let services = vault
@@ -108,7 +107,7 @@ pub fn decide(view: &View, key: &MasterKey, ask: &Ask<'_>) -> Result<Plan, Rejec
     })?;
     Ok(Plan {
         caller,
-        vault: vault.name.clone(),
+        vault,
         inject,
     })
 }

@@ -4,13 +4,16 @@
 //! "stop here with this answer" and one place writes it. Bodies never contain secrets or
 //! internal addresses: they are built only from the request's own target and vault name.
 
+use std::sync::LazyLock;
+
 use bytes::Bytes;
+use http::{HeaderName, HeaderValue};
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 use serde_json::json;
 
 /// Headers the reference puts on every response (§4.0).
-pub const SECURITY_HEADERS: [(&str, &str); 4] = [
+const SECURITY_HEADERS: [(&str, &str); 4] = [
     ("x-content-type-options", "nosniff"),
     ("x-frame-options", "DENY"),
     ("referrer-policy", "no-referrer"),
@@ -19,6 +22,21 @@ pub const SECURITY_HEADERS: [(&str, &str); 4] = [
         "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'",
     ),
 ];
+
+/// [`SECURITY_HEADERS`] built once for the response path: the parsed name (lookups), the
+/// name as written (Pingora keeps each field's spelling) and the value, all without copying.
+pub static SECURITY_FIELDS: LazyLock<Vec<(HeaderName, Bytes, HeaderValue)>> = LazyLock::new(|| {
+    SECURITY_HEADERS
+        .iter()
+        .map(|(name, value)| {
+            (
+                HeaderName::from_static(name),
+                Bytes::from_static(name.as_bytes()),
+                HeaderValue::from_static(value),
+            )
+        })
+        .collect()
+});
 
 /// The auth types named in a `proposal_hint`.
 const SUPPORTED_AUTH_TYPES: [&str; 4] = ["bearer", "basic", "api-key", "custom"];
@@ -140,8 +158,8 @@ impl Reject {
         let mut resp = ResponseHeader::build(self.status, Some(4 + SECURITY_HEADERS.len()))?;
         resp.insert_header("content-type", "application/json")?;
         resp.insert_header("content-length", self.body.len().to_string())?;
-        for (name, value) in SECURITY_HEADERS {
-            resp.insert_header(name, value)?;
+        for (_, name, value) in SECURITY_FIELDS.iter() {
+            resp.insert_header(name.clone(), value.clone())?;
         }
         session.write_response_header(Box::new(resp), false).await?;
         session

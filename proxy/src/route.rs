@@ -25,9 +25,12 @@ impl Target {
     /// The `Host` header value: the host, plus the port unless it is the default 443.
     pub fn host_header(&self) -> String {
         if self.port == 443 {
-            self.host.clone()
-        } else {
-            format!("{}:{}", self.host, self.port)
+            return self.host.clone();
+        }
+        // `raw` already reads `host:port` unless the agent wrote the port with leading zeros.
+        match self.raw.rsplit_once(':') {
+            Some((_, digits)) if !digits.starts_with('0') => self.raw.clone(),
+            _ => format!("{}:{}", self.host, self.port),
         }
     }
 }
@@ -153,6 +156,9 @@ mod tests {
         assert_eq!(t.path, b"/?x=1");
         assert_eq!(t.raw, "h.example:443");
         assert_eq!(t.host_header(), "h.example");
+
+        let t = target("/proxy/h.example:08080/x");
+        assert_eq!(t.host_header(), "h.example:8080");
 
         let t = target("/proxy/h.example:/a//b/../c");
         assert_eq!(t.port, 443);

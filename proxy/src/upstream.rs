@@ -6,7 +6,6 @@
 //! failure), so we resolve ourselves on the async resolver and hand it the address we checked:
 //! the address dialed is the address judged (DNS rebinding protection).
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::{Arc, RwLock};
@@ -21,11 +20,19 @@ use pingora::utils::tls::{parse_x509, WrappedX509};
 use crate::config::{NetworkMode, ProxyConfig};
 use crate::guard;
 use crate::route::Target;
+use crate::view::FastMap;
 
 /// How long a resolution is reused.
 const DNS_TTL: Duration = Duration::from_secs(30);
-/// Cache entries kept at most (cleared when full).
+/// Host names cached at most (cleared when full).
 const DNS_CACHE_MAX: usize = 4096;
+
+/// One cached resolution of a host on a port.
+struct Resolved {
+    port: u16,
+    addr: SocketAddr,
+    at: Instant,
+}
 
 /// Why no address can be dialed.
 #[derive(Debug, PartialEq, Eq)]
@@ -43,7 +50,8 @@ pub struct Upstreams {
     read_timeout: Duration,
     write_timeout: Duration,
     ca: Option<Arc<[WrappedX509]>>,
-    cache: RwLock<HashMap<(String, u16), (SocketAddr, Instant)>>,
+    /// By host name (looked up without allocating), then port.
+    cache: RwLock<FastMap<String, Vec<Resolved>>>,
 }
 
 impl Upstreams {
@@ -60,22 +68,14 @@ impl Upstreams {
             read_timeout: cfg.idle_timeout.min(cfg.response_header_timeout),
             write_timeout: cfg.idle_timeout,
             ca,
-            cache: RwLock::new(HashMap::new()),
+            cache: RwLock::new(FastMap::default()),
         })
     }
 
     /// The guarded address to dial for `host:port`.
     pub async fn resolve(&self, host: &str, port: u16) -> Result<SocketAddr, DialError> {
-        let key = (host.to_owned(), port);
-        if let Some((addr, at)) = self
-            .cache
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&key)
-        {
-            if at.elapsed() < DNS_TTL {
-                return Ok(*addr);
-            }
+        if let Some(addr) = self.cached(host, port) {
+            return Ok(addr);
         }
         let addrs: Vec<SocketAddr> = if let Ok(ip) = host.parse::<IpAddr>() {
             vec![SocketAddr::new(ip, port)]
@@ -95,8 +95,24 @@ impl Upstreams {
         if cache.len() >= DNS_CACHE_MAX {
             cache.clear();
         }
-        cache.insert(key, (first, Instant::now()));
+        let entries = cache.entry(host.to_owned()).or_default();
+        entries.retain(|r| r.port != port);
+        entries.push(Resolved {
+            port,
+            addr: first,
+            at: Instant::now(),
+        });
         Ok(first)
+    }
+
+    /// A fresh cached address for `host:port`.
+    fn cached(&self, host: &str, port: u16) -> Option<SocketAddr> {
+        let cache = self.cache.read().unwrap_or_else(|p| p.into_inner());
+        cache
+            .get(host)?
+            .iter()
+            .find(|r| r.port == port && r.at.elapsed() < DNS_TTL)
+            .map(|r| r.addr)
     }
 
     /// The Pingora peer for a checked address. `upgrade` forces HTTP/1.1 (WebSocket).

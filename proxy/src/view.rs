@@ -20,6 +20,12 @@ use sha2::{Digest, Sha256};
 
 use crate::services::{Services, Unparseable};
 
+/// The view's maps: foldhash instead of SipHash, which cost measurably per request. Keys are
+/// written only by admin (names, ids, SHA-256 outputs), so there is no flooding to defend.
+pub type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+/// A set with the view's hasher.
+pub type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
+
 /// SHA-256 of a raw token, the key of the token map.
 pub type TokenHash = [u8; 32];
 
@@ -58,7 +64,7 @@ pub struct Vault {
     /// Its services, compiled for matching (`Err` when the stored JSON does not parse).
     pub services: Result<Services, Unparseable>,
     /// Credential ciphertexts by key; decrypted only while a request is built.
-    pub credentials: HashMap<String, Sealed>,
+    pub credentials: FastMap<String, Sealed>,
 }
 
 /// An agent as the proxy needs it.
@@ -69,7 +75,7 @@ pub struct Agent {
     /// `false` once revoked.
     pub active: bool,
     /// Ids of the vaults it has a grant on.
-    pub vaults: HashSet<Arc<str>>,
+    pub vaults: FastSet<Arc<str>>,
 }
 
 /// The rarely-changing part of the view, replaced as a whole snapshot.
@@ -78,11 +84,11 @@ pub struct Catalog {
     /// Whether any user exists (the proxy answers 503 until then).
     pub initialized: bool,
     /// Vaults by id.
-    pub vaults: HashMap<Arc<str>, Arc<Vault>>,
+    pub vaults: FastMap<Arc<str>, Arc<Vault>>,
     /// Vault ids by name.
-    pub names: HashMap<String, Arc<str>>,
+    pub names: FastMap<String, Arc<str>>,
     /// Agents by id.
-    pub agents: HashMap<Arc<str>, Arc<Agent>>,
+    pub agents: FastMap<Arc<str>, Arc<Agent>>,
 }
 
 impl Catalog {
@@ -112,19 +118,19 @@ const SHARDS: usize = 16;
 
 /// The token map, sharded so writers (minting, revocation) rarely meet readers on one lock.
 pub struct Tokens {
-    shards: [RwLock<HashMap<TokenHash, Session>>; SHARDS],
+    shards: [RwLock<FastMap<TokenHash, Session>>; SHARDS],
 }
 
 impl Default for Tokens {
     fn default() -> Self {
         Tokens {
-            shards: std::array::from_fn(|_| RwLock::new(HashMap::new())),
+            shards: std::array::from_fn(|_| RwLock::new(FastMap::default())),
         }
     }
 }
 
 impl Tokens {
-    fn shard(&self, hash: &TokenHash) -> &RwLock<HashMap<TokenHash, Session>> {
+    fn shard(&self, hash: &TokenHash) -> &RwLock<FastMap<TokenHash, Session>> {
         &self.shards[usize::from(hash[0]) % SHARDS]
     }
 
@@ -148,8 +154,8 @@ impl Tokens {
 
     /// Replaces every session (full reload).
     pub fn replace_all(&self, all: impl IntoIterator<Item = (TokenHash, Session)>) {
-        let mut fresh: [HashMap<TokenHash, Session>; SHARDS] =
-            std::array::from_fn(|_| HashMap::new());
+        let mut fresh: [FastMap<TokenHash, Session>; SHARDS] =
+            std::array::from_fn(|_| FastMap::default());
         for (hash, session) in all {
             fresh[usize::from(hash[0]) % SHARDS].insert(hash, session);
         }

@@ -6,7 +6,7 @@
 //! what they name: one session row, one agent, one vault. A gap (pruned rows) or a very large
 //! batch falls back to a full reload. The task also prunes old log rows.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,7 +17,7 @@ use pingora::services::background::BackgroundService;
 use rusqlite::{Connection, OptionalExtension};
 
 use crate::services::Services;
-use crate::view::{Agent, Catalog, Holder, Session, TokenHash, Vault, View};
+use crate::view::{Agent, Catalog, FastMap, FastSet, Holder, Session, TokenHash, Vault, View};
 
 /// How often the log is polled (changes are enforced within this plus one reload).
 pub const POLL: Duration = Duration::from_millis(100);
@@ -214,7 +214,7 @@ fn load_vault(conn: &Connection, id: &str) -> Result<Option<Vault>> {
     let Some((name, services)) = row else {
         return Ok(None);
     };
-    let mut credentials = HashMap::new();
+    let mut credentials = FastMap::default();
     let mut stmt =
         conn.prepare_cached("SELECT key, ciphertext, nonce FROM credentials WHERE vault_id = ?1")?;
     let mut rows = stmt.query([id])?;
@@ -252,7 +252,7 @@ fn load_agent(conn: &Connection, id: &str) -> Result<Option<Agent>> {
     Ok(Some(Agent {
         name,
         active: status == "active",
-        vaults: vaults.into_iter().map(Arc::from).collect::<HashSet<_>>(),
+        vaults: vaults.into_iter().map(Arc::from).collect::<FastSet<_>>(),
     }))
 }
 

@@ -16,6 +16,41 @@ pub const APPROVAL: &str = "av_appr_";
 /// User invites.
 pub const USER_INVITE: &str = "av_uinv_";
 
+/// Name of the cookie that carries a login session (the browser's way to send a token).
+pub const SESSION_COOKIE: &str = "av_session";
+
+/// The raw token of a request (reference §4.2): what follows the exact prefix `Bearer ` in
+/// `Authorization`, else the value of the `av_session` cookie in any `Cookie` field.
+pub fn from_request<'a>(
+    authorization: Option<&'a [u8]>,
+    cookies: impl IntoIterator<Item = &'a [u8]>,
+) -> Option<&'a [u8]> {
+    if let Some(token) = authorization.and_then(|v| v.strip_prefix(b"Bearer ")) {
+        return Some(token);
+    }
+    cookies.into_iter().find_map(|v| cookie(v, SESSION_COOKIE))
+}
+
+/// The value of cookie `name` in one `Cookie` field.
+pub fn cookie<'a>(field: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    field.split(|&b| b == b';').find_map(|pair| {
+        let pair = pair.trim_ascii();
+        let (k, v) = pair.split_at(pair.iter().position(|&b| b == b'=')?);
+        (k.trim_ascii() == name.as_bytes()).then(|| v[1..].trim_ascii())
+    })
+}
+
+/// A `Cookie` field without the `av_session` pair (`None`: nothing else was in it), so the
+/// agent's own token never travels beyond the proxy.
+pub fn without_session_cookie(field: &[u8]) -> Option<Vec<u8>> {
+    let kept: Vec<&[u8]> = field
+        .split(|&b| b == b';')
+        .map(<[u8]>::trim_ascii)
+        .filter(|pair| !pair.is_empty() && cookie(pair, SESSION_COOKIE).is_none())
+        .collect();
+    (!kept.is_empty()).then(|| kept.join(&b"; "[..]))
+}
+
 /// A freshly minted token and the hash to store for it.
 pub struct Minted {
     /// The raw token, returned to its holder exactly once.
@@ -56,6 +91,37 @@ pub fn suffix(raw: &str, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_token_prefers_bearer_then_cookie() {
+        let c: &[u8] = b"a=1; av_session=av_sess_c ; b=2";
+        assert_eq!(
+            from_request(Some(b"Bearer av_sess_b"), [c]),
+            Some(&b"av_sess_b"[..])
+        );
+        assert_eq!(
+            from_request(Some(b"bearer x"), [c]),
+            Some(&b"av_sess_c"[..])
+        );
+        assert_eq!(
+            from_request(None, [&b"x=1"[..], c]),
+            Some(&b"av_sess_c"[..])
+        );
+        assert_eq!(from_request(None, [&b"av_sessionx=1; =; ;;"[..]]), None);
+        assert_eq!(from_request(Some(b"Bearer "), []), Some(&b""[..]));
+        assert_eq!(cookie(b"av_session=", SESSION_COOKIE), Some(&b""[..]));
+        assert_eq!(cookie(b"noequals; k=v=w", "k"), Some(&b"v=w"[..]));
+    }
+
+    #[test]
+    fn session_cookie_is_removed_from_forwarded_cookies() {
+        assert_eq!(
+            without_session_cookie(b"a=1; av_session=t;b=2").as_deref(),
+            Some(&b"a=1; b=2"[..])
+        );
+        assert_eq!(without_session_cookie(b" av_session=t ; "), None);
+        assert_eq!(without_session_cookie(b"a=1").as_deref(), Some(&b"a=1"[..]));
+    }
 
     #[test]
     fn minted_tokens_have_prefix_and_hash() {
