@@ -144,12 +144,14 @@ pub fn resolve(conn: &Connection, raw: &str) -> Result<Caller, ApiError> {
         Option<String>,
         Option<String>,
     );
+    // Every authenticated request runs these: cached statements skip re-parsing the SQL.
     let row: Option<Row> = conn
-        .query_row(
+        .prepare_cached(
             "SELECT expires_at, user_id, agent_id, vault_id, vault_role FROM sessions WHERE id = ?1",
-            [&session_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-        )
+        )?
+        .query_row([&session_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
         .optional()?;
     let Some((expires_at, user_id, agent_id, vault_id, vault_role)) = row else {
         return Err(ApiError::unauthorized("Invalid or expired session"));
@@ -160,11 +162,8 @@ pub fn resolve(conn: &Connection, raw: &str) -> Result<Caller, ApiError> {
     let invalid = || ApiError::unauthorized("Invalid or expired session");
     let kind = if let Some(uid) = user_id {
         let (email, role): (String, String) = conn
-            .query_row(
-                "SELECT email, role FROM users WHERE id = ?1 AND is_active = 1",
-                [&uid],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            .prepare_cached("SELECT email, role FROM users WHERE id = ?1 AND is_active = 1")?
+            .query_row([&uid], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?
             .ok_or_else(invalid)?;
         CallerKind::User {
@@ -174,11 +173,8 @@ pub fn resolve(conn: &Connection, raw: &str) -> Result<Caller, ApiError> {
         }
     } else if let Some(aid) = agent_id {
         let (name, role): (String, String) = conn
-            .query_row(
-                "SELECT name, role FROM agents WHERE id = ?1 AND status = 'active'",
-                [&aid],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            .prepare_cached("SELECT name, role FROM agents WHERE id = ?1 AND status = 'active'")?
+            .query_row([&aid], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?
             .ok_or_else(invalid)?;
         CallerKind::Agent {
@@ -222,19 +218,19 @@ pub fn create_session(
         token::SESSION
     });
     let expires_at = expires_in.map(time::in_seconds);
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO sessions (id, expires_at, created_at, vault_id, user_id, agent_id, vault_role)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![
-            minted.hash,
-            expires_at,
-            time::now(),
-            scope.map(|s| s.0),
-            user_id,
-            agent_id,
-            scope.map(|s| s.1.as_str()),
-        ],
-    )?;
+    )?
+    .execute(params![
+        minted.hash,
+        expires_at,
+        time::now(),
+        scope.map(|s| s.0),
+        user_id,
+        agent_id,
+        scope.map(|s| s.1.as_str()),
+    ])?;
     Ok((minted.raw, expires_at))
 }
 
