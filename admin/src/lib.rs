@@ -14,6 +14,8 @@ mod middleware;
 mod router;
 pub mod routes;
 pub mod state;
+#[cfg(test)]
+mod testkit;
 pub mod users;
 
 pub use router::router;

@@ -545,151 +545,79 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
     )
 }
 
-/// Router-level helpers for this crate's tests: a fresh state on a temp database and a
-/// one-shot JSON request.
-#[cfg(test)]
-pub(crate) mod testkit {
-    use std::sync::Arc;
-
-    use axum::body::Body;
-    use axum::http::Request;
-    use serde_json::Value;
-    use tower::ServiceExt;
-
-    use av_store::crypto::MasterKey;
-    use av_store::Store;
-
-    use crate::state::{AdminConfig, AppState};
-
-    /// A state over a temporary database (kept alive by the returned guard).
-    pub fn state() -> (AppState, tempfile::TempDir) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let config = AdminConfig {
-            base_url: "http://127.0.0.1:14321".into(),
-            proxy_base_url: "http://127.0.0.1:14322".into(),
-            dev_mode: false,
-            trusted_proxies: Vec::new(),
-        };
-        let state = AppState::new(store, Arc::new(MasterKey::from_bytes([3; 32])), config).unwrap();
-        (state, dir)
-    }
-
-    /// Sends one request; returns status, `Set-Cookie` (if any) and the JSON body.
-    pub async fn call(
-        state: &AppState,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> (u16, Option<String>, Value) {
-        let mut req = Request::builder().method(method).uri(path);
-        if let Some(t) = token {
-            req = req.header("authorization", format!("Bearer {t}"));
-        }
-        let req = req
-            .body(match body {
-                Some(b) => Body::from(b.to_string()),
-                None => Body::empty(),
-            })
-            .unwrap();
-        let res = crate::router(state.clone()).oneshot(req).await.unwrap();
-        let status = res.status().as_u16();
-        let cookie = res
-            .headers()
-            .get("set-cookie")
-            .map(|v| v.to_str().unwrap().to_string());
-        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
-            .await
-            .unwrap();
-        (
-            status,
-            cookie,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
-    }
-
-    /// Registers `email` (the first becomes owner; later ones are verified directly) and
-    /// logs in; returns the login token.
-    pub async fn user(state: &AppState, email: &str) -> String {
-        let pw = "correct-horse";
-        let body = serde_json::json!({ "email": email, "password": pw });
-        let (s, _, b) = call(state, "POST", "/v1/auth/register", None, Some(body.clone())).await;
-        assert_eq!(s, 201, "{b}");
-        if b["requires_verification"] == true {
-            let code = state
-                .store
-                .read(|c| {
-                    crate::users::issue_code(c, crate::users::CodeKind::Verification, email)
-                        .map_err(av_store::Error::from)
-                })
-                .unwrap()
-                .unwrap();
-            let v = serde_json::json!({ "email": email, "code": code });
-            let (s, _, b) = call(state, "POST", "/v1/auth/verify", None, Some(v)).await;
-            assert_eq!(s, 200, "{b}");
-        }
-        let (s, _, b) = call(state, "POST", "/v1/auth/login", None, Some(body)).await;
-        assert_eq!(s, 200, "{b}");
-        b["token"].as_str().unwrap().to_string()
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::testkit::{call, state, user};
+    use crate::testkit::{call, state, user};
     use crate::users::CodeKind;
     use serde_json::json;
 
     #[tokio::test]
     async fn register_login_me_and_gate() {
         let (st, _d) = state();
-        let (s, _, b) = call(&st, "POST", "/v1/auth/login", None, Some(json!({}))).await;
+        let (s, _, b) = call(&st, "POST", "/v1/auth/login", None, Some(json!({})))
+            .await
+            .code_cookie_json();
         assert_eq!((s, b["error"].as_str()), (503, Some("not_initialized")));
         let bad = json!({ "email": "nope", "password": "correct-horse" });
-        let (s, _, b) = call(&st, "POST", "/v1/auth/register", None, Some(bad)).await;
+        let (s, _, b) = call(&st, "POST", "/v1/auth/register", None, Some(bad))
+            .await
+            .code_cookie_json();
         assert_eq!(s, 400);
         assert!(b["error"]
             .as_str()
             .unwrap()
             .starts_with("invalid email format"));
         let short = json!({ "email": "o@x.io", "password": "short" });
-        let (s, _, b) = call(&st, "POST", "/v1/auth/register", None, Some(short)).await;
+        let (s, _, b) = call(&st, "POST", "/v1/auth/register", None, Some(short))
+            .await
+            .code_cookie_json();
         assert_eq!(
             (s, b["error"].as_str()),
             (400, Some("Password must be at least 8 characters"))
         );
 
         let body = json!({ "email": "o@x.io", "password": "correct-horse" });
-        let (s, cookie, b) = call(&st, "POST", "/v1/auth/register", None, Some(body)).await;
+        let (s, cookie, b) = call(&st, "POST", "/v1/auth/register", None, Some(body))
+            .await
+            .code_cookie_json();
         assert_eq!(s, 201);
         assert_eq!(b["role"], "owner");
         assert!(b.get("token").is_none());
         assert!(cookie.unwrap().starts_with("av_session=av_sess_"));
 
         let wrong = json!({ "email": "o@x.io", "password": "wrong-horse" });
-        let (s, _, b) = call(&st, "POST", "/v1/auth/login", None, Some(wrong)).await;
+        let (s, _, b) = call(&st, "POST", "/v1/auth/login", None, Some(wrong))
+            .await
+            .code_cookie_json();
         assert_eq!(
             (s, b["error"].as_str()),
             (401, Some("Invalid email or password"))
         );
         let unknown = json!({ "email": "u@x.io", "password": "wrong-horse" });
-        let (s, _, b) = call(&st, "POST", "/v1/auth/login", None, Some(unknown)).await;
+        let (s, _, b) = call(&st, "POST", "/v1/auth/login", None, Some(unknown))
+            .await
+            .code_cookie_json();
         assert_eq!(
             (s, b["error"].as_str()),
             (401, Some("Invalid email or password"))
         );
 
         let tok = user(&st, "m@x.io").await;
-        let (s, _, b) = call(&st, "GET", "/v1/auth/me", Some(&tok), None).await;
+        let (s, _, b) = call(&st, "GET", "/v1/auth/me", Some(&tok), None)
+            .await
+            .code_cookie_json();
         assert_eq!(s, 200);
         assert_eq!(
             b,
             json!({"type":"user","email":"m@x.io","role":"member","is_owner":false,"has_password":true,"oauth_providers":[]})
         );
-        let (s, _, _) = call(&st, "POST", "/v1/auth/logout", Some(&tok), None).await;
+        let (s, _, _) = call(&st, "POST", "/v1/auth/logout", Some(&tok), None)
+            .await
+            .code_cookie_json();
         assert_eq!(s, 200);
-        let (s, _, b) = call(&st, "GET", "/v1/auth/me", Some(&tok), None).await;
+        let (s, _, b) = call(&st, "GET", "/v1/auth/me", Some(&tok), None)
+            .await
+            .code_cookie_json();
         assert_eq!(
             (s, b["error"].as_str()),
             (401, Some("Invalid or expired session"))
@@ -704,12 +632,18 @@ mod tests {
 
         // An unverified account keeps its first password (fix 11) and cannot log in.
         let first = json!({ "email": "u@x.io", "password": "first-password" });
-        let (s, _, b) = call(&st, "POST", "/v1/auth/register", None, Some(first.clone())).await;
+        let (s, _, b) = call(&st, "POST", "/v1/auth/register", None, Some(first.clone()))
+            .await
+            .code_cookie_json();
         assert_eq!((s, b["requires_verification"].clone()), (201, json!(true)));
         let second = json!({ "email": "u@x.io", "password": "second-password" });
-        let (s, _, _) = call(&st, "POST", "/v1/auth/register", None, Some(second.clone())).await;
+        let (s, _, _) = call(&st, "POST", "/v1/auth/register", None, Some(second.clone()))
+            .await
+            .code_cookie_json();
         assert_eq!(s, 201);
-        let (s, _, _) = call(&st, "POST", "/v1/auth/login", None, Some(first.clone())).await;
+        let (s, _, _) = call(&st, "POST", "/v1/auth/login", None, Some(first.clone()))
+            .await
+            .code_cookie_json();
         assert_eq!(s, 401);
         let (s, _, b) = call(
             &st,
@@ -718,7 +652,8 @@ mod tests {
             None,
             Some(json!({ "email": "u@x.io", "code": "000000x" })),
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!(
             (s, err(&b)),
             (400, "Invalid or expired verification code".into())
@@ -739,7 +674,9 @@ mod tests {
             })
             .unwrap();
         assert!(code.is_none(), "three pending codes are the cap");
-        let (s, _, b) = call(&st, "POST", "/v1/auth/register", None, Some(second.clone())).await;
+        let (s, _, b) = call(&st, "POST", "/v1/auth/register", None, Some(second.clone()))
+            .await
+            .code_cookie_json();
         assert_eq!((s, b["email"].as_str()), (201, Some("u@x.io")));
         // Verify with a fresh code after expiring the old ones.
         st.store
@@ -766,7 +703,8 @@ mod tests {
             None,
             Some(json!({ "email": "u@x.io", "code": code })),
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!(s, 200);
         assert!(cookie.is_some());
         let (s, _, b) = call(
@@ -776,14 +714,19 @@ mod tests {
             None,
             Some(json!({ "email": "u@x.io", "code": code })),
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!(
             (s, err(&b)),
             (400, "Invalid or expired verification code".into())
         );
-        let (s, _, _) = call(&st, "POST", "/v1/auth/login", None, Some(second)).await;
+        let (s, _, _) = call(&st, "POST", "/v1/auth/login", None, Some(second))
+            .await
+            .code_cookie_json();
         assert_eq!(s, 401);
-        let (s, _, b) = call(&st, "POST", "/v1/auth/login", None, Some(first)).await;
+        let (s, _, b) = call(&st, "POST", "/v1/auth/login", None, Some(first))
+            .await
+            .code_cookie_json();
         assert_eq!(s, 200);
         let tok = b["token"].as_str().unwrap().to_string();
 
@@ -796,7 +739,8 @@ mod tests {
             Some(&tok),
             Some(cp("", "short")),
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!(
             (s, err(&b)),
             (400, "New password must be at least 8 characters".into())
@@ -808,7 +752,8 @@ mod tests {
             Some(&tok),
             Some(cp("", "third-password")),
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!((s, err(&b)), (400, "Current_password is required".into()));
         let (s, _, b) = call(
             &st,
@@ -817,7 +762,8 @@ mod tests {
             Some(&tok),
             Some(cp("wrong-password", "third-password")),
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!((s, err(&b)), (401, "Current password is incorrect".into()));
         let (s, _, b) = call(
             &st,
@@ -826,11 +772,14 @@ mod tests {
             Some(&tok),
             Some(cp("first-password", "third-password")),
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!(s, 200);
         let fresh = b["token"].as_str().unwrap().to_string();
         assert!(b["expires_at"].as_str().unwrap().ends_with('Z'));
-        let (s, _, _) = call(&st, "GET", "/v1/auth/me", Some(&tok), None).await;
+        let (s, _, _) = call(&st, "GET", "/v1/auth/me", Some(&tok), None)
+            .await
+            .code_cookie_json();
         assert_eq!(s, 401);
 
         // Forgot and reset.
@@ -841,7 +790,8 @@ mod tests {
             None,
             Some(json!({ "email": "u@x.io" })),
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!((s, b["email_sent"].clone()), (200, json!(false)));
         let reset = |code: &str| json!({ "email": "u@x.io", "code": code, "new_password": "fourth-password" });
         let (s, _, b) = call(
@@ -851,7 +801,8 @@ mod tests {
             None,
             Some(reset("123")),
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!((s, err(&b)), (400, "Invalid or expired reset code".into()));
         let code = st
             .store
@@ -868,14 +819,19 @@ mod tests {
             None,
             Some(reset(&code)),
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!((s, b["authenticated"].clone()), (200, json!(true)));
-        let (s, _, _) = call(&st, "GET", "/v1/auth/me", Some(&fresh), None).await;
+        let (s, _, _) = call(&st, "GET", "/v1/auth/me", Some(&fresh), None)
+            .await
+            .code_cookie_json();
         assert_eq!(s, 401);
 
         // Members may delete themselves.
         let tok = user(&st, "d@x.io").await;
-        let (s, cookie, b) = call(&st, "DELETE", "/v1/auth/account", Some(&tok), None).await;
+        let (s, cookie, b) = call(&st, "DELETE", "/v1/auth/account", Some(&tok), None)
+            .await
+            .code_cookie_json();
         assert_eq!(
             (s, b),
             (200, json!({ "status": "deleted", "email": "d@x.io" }))
@@ -888,6 +844,7 @@ mod tests {
             let body = json!({ "email": "o@x.io", "password": "wrong-password" });
             last = call(&st, "POST", "/v1/auth/login", None, Some(body))
                 .await
+                .code_cookie_json()
                 .0;
         }
         assert_eq!(last, 429);
@@ -898,7 +855,8 @@ mod tests {
             None,
             Some(json!({ "email": "o@x.io", "password": "correct-horse" })),
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!(
             (s, err(&b)),
             (429, "Too many login attempts, try again later".into())
@@ -912,12 +870,15 @@ mod tests {
                 Some(json!({ "email": "a@x.io" })),
             )
             .await
+            .code_cookie_json()
             .0;
         }
         assert_eq!(last, 429);
         for i in 0..10 {
             let v = json!({ "email": "zz@x.io", "code": format!("{i:06}") });
-            call(&st, "POST", "/v1/auth/verify", None, Some(v)).await;
+            call(&st, "POST", "/v1/auth/verify", None, Some(v))
+                .await
+                .code_cookie_json();
         }
         let (s, _, b) = call(
             &st,
@@ -926,7 +887,8 @@ mod tests {
             None,
             Some(json!({ "email": "zz@x.io", "code": "1" })),
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!(
             (s, err(&b)),
             (

@@ -248,113 +248,9 @@ async fn delete_keys(
     Ok(Json(json!({ "deleted": keys })))
 }
 
-/// Router-level helpers shared by the credentials and services tests: a fresh store with an
-/// owner, a way to mint other callers, and one-shot requests.
-#[cfg(test)]
-pub(crate) mod testkit {
-    use axum::body::Body;
-    use axum::http::{Request, StatusCode};
-    use serde_json::Value;
-    use tower::ServiceExt;
-
-    use av_store::roles::VaultRole;
-
-    use crate::caller::create_session;
-    use crate::state::AppState;
-
-    /// A router over a temporary database whose first owner is logged in.
-    pub struct Kit {
-        pub state: AppState,
-        pub owner: String,
-        _dir: tempfile::TempDir,
-    }
-
-    impl Kit {
-        pub fn new() -> Kit {
-            let (state, dir) = crate::routes::accounts::testkit::state();
-            let conn = state.store.conn().unwrap();
-            let hash = av_store::crypto::PasswordHash {
-                hash: vec![0; 32],
-                salt: vec![0; 16],
-                params: av_store::crypto::KdfParams::DEFAULT,
-            };
-            let owner_id = crate::users::create_user(
-                &conn,
-                "owner@example.com",
-                &hash,
-                av_store::roles::InstanceRole::Owner,
-                true,
-            )
-            .unwrap();
-            crate::authz::upsert_grant(
-                &conn,
-                (&owner_id, "user"),
-                av_store::DEFAULT_VAULT_ID,
-                VaultRole::Admin,
-            )
-            .unwrap();
-            let (owner, _) = create_session(&conn, Some(&owner_id), None, None, None).unwrap();
-            drop(conn);
-            state.mark_initialized();
-            Kit {
-                state,
-                owner,
-                _dir: dir,
-            }
-        }
-
-        /// A scoped session on `default` with `role`.
-        pub fn scoped(&self, role: VaultRole) -> String {
-            let conn = self.state.store.conn().unwrap();
-            create_session(
-                &conn,
-                None,
-                None,
-                Some((av_store::DEFAULT_VAULT_ID, role)),
-                None,
-            )
-            .unwrap()
-            .0
-        }
-
-        /// Sends a request; returns the status and JSON body.
-        pub async fn call(
-            &self,
-            method: &str,
-            uri: &str,
-            token: &str,
-            headers: &[(&str, &str)],
-            body: Option<&str>,
-        ) -> (StatusCode, Value) {
-            let mut req = Request::builder()
-                .method(method)
-                .uri(uri)
-                .header("authorization", format!("Bearer {token}"));
-            for (k, v) in headers {
-                req = req.header(*k, *v);
-            }
-            let req = req
-                .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
-                .unwrap();
-            let res = crate::router(self.state.clone())
-                .oneshot(req)
-                .await
-                .unwrap();
-            let status = res.status();
-            let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
-                .await
-                .unwrap();
-            (
-                status,
-                serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-            )
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::testkit::Kit;
+    use crate::testkit::{call, Kit};
     use av_store::roles::VaultRole;
     use axum::http::StatusCode;
     use serde_json::json;
@@ -363,15 +259,15 @@ mod tests {
     async fn set_list_reveal_delete() {
         let k = Kit::new();
         let t = k.owner.as_str();
-        let (s, b) = k
-            .call(
-                "POST",
-                "/v1/credentials",
-                t,
-                &[],
-                Some(r#"{"credentials":{"B_KEY":"b","A_KEY":"sentinel-1"}}"#),
-            )
-            .await;
+        let (s, b) = call(
+            &k.state,
+            "POST",
+            "/v1/credentials",
+            Some(t),
+            r#"{"credentials":{"B_KEY":"b","A_KEY":"sentinel-1"}}"#,
+        )
+        .await
+        .status_json();
         assert_eq!((s, b), (StatusCode::OK, json!({"set":["A_KEY","B_KEY"]})));
         let id: String = k
             .state
@@ -382,12 +278,12 @@ mod tests {
                 r.get(0)
             })
             .unwrap();
-        k.call(
+        call(
+            &k.state,
             "POST",
             "/v1/credentials",
-            t,
-            &[],
-            Some(r#"{"vault":"default","credentials":{"A_KEY":"a2"}}"#),
+            Some(t),
+            r#"{"vault":"default","credentials":{"A_KEY":"a2"}}"#,
         )
         .await;
         let id2: String = k
@@ -401,18 +297,32 @@ mod tests {
             .unwrap();
         assert_eq!(id, id2, "upsert keeps the id");
 
-        let (s, b) = k.call("GET", "/v1/credentials", t, &[], None).await;
+        let (s, b) = call(&k.state, "GET", "/v1/credentials", Some(t), None)
+            .await
+            .status_json();
         assert_eq!((s, b), (StatusCode::OK, json!({"keys":["A_KEY","B_KEY"]})));
-        let (_, b) = k
-            .call("GET", "/v1/credentials?reveal=true&key=A_KEY", t, &[], None)
-            .await;
+        let (_, b) = call(
+            &k.state,
+            "GET",
+            "/v1/credentials?reveal=true&key=A_KEY",
+            Some(t),
+            None,
+        )
+        .await
+        .status_json();
         assert_eq!(
             b,
             json!({"keys":["A_KEY"],"credentials":[{"key":"A_KEY","value":"a2"}]})
         );
-        let (s, b) = k
-            .call("GET", "/v1/credentials?reveal=true&key=NOPE", t, &[], None)
-            .await;
+        let (s, b) = call(
+            &k.state,
+            "GET",
+            "/v1/credentials?reveal=true&key=NOPE",
+            Some(t),
+            None,
+        )
+        .await
+        .status_json();
         assert_eq!(
             (s, b),
             (
@@ -422,15 +332,15 @@ mod tests {
         );
 
         // A missing key deletes nothing.
-        let (s, b) = k
-            .call(
-                "DELETE",
-                "/v1/credentials",
-                t,
-                &[],
-                Some(r#"{"keys":["A_KEY","NOPE"]}"#),
-            )
-            .await;
+        let (s, b) = call(
+            &k.state,
+            "DELETE",
+            "/v1/credentials",
+            Some(t),
+            r#"{"keys":["A_KEY","NOPE"]}"#,
+        )
+        .await
+        .status_json();
         assert_eq!(
             (s, b),
             (
@@ -438,22 +348,28 @@ mod tests {
                 json!({"error":"Credential \"NOPE\" not found"})
             )
         );
-        let (s, b) = k
-            .call(
-                "DELETE",
-                "/v1/credentials",
-                t,
-                &[],
-                Some(r#"{"keys":["A_KEY","B_KEY"]}"#),
-            )
-            .await;
+        let (s, b) = call(
+            &k.state,
+            "DELETE",
+            "/v1/credentials",
+            Some(t),
+            r#"{"keys":["A_KEY","B_KEY"]}"#,
+        )
+        .await
+        .status_json();
         assert_eq!(
             (s, b),
             (StatusCode::OK, json!({"deleted":["A_KEY","B_KEY"]}))
         );
-        let (_, b) = k
-            .call("GET", "/v1/credentials?reveal=true", t, &[], None)
-            .await;
+        let (_, b) = call(
+            &k.state,
+            "GET",
+            "/v1/credentials?reveal=true",
+            Some(t),
+            None,
+        )
+        .await
+        .status_json();
         assert_eq!(b, json!({"keys":[]}));
     }
 
@@ -501,12 +417,14 @@ mod tests {
             ),
         ];
         for (method, body, status, msg) in cases {
-            let (s, b) = k.call(method, "/v1/credentials", t, &[], Some(body)).await;
+            let (s, b) = call(&k.state, method, "/v1/credentials", Some(t), body)
+                .await
+                .status_json();
             assert_eq!((s, b), (status, json!({ "error": msg })), "{method} {body}");
         }
-        let (s, b) = k
-            .call("GET", "/v1/credentials?vault=nope", t, &[], None)
-            .await;
+        let (s, b) = call(&k.state, "GET", "/v1/credentials?vault=nope", Some(t), None)
+            .await
+            .status_json();
         assert_eq!(
             (s, b),
             (
@@ -519,22 +437,26 @@ mod tests {
     #[tokio::test]
     async fn proxy_role_lists_keys_but_never_values() {
         let k = Kit::new();
-        k.call(
+        call(
+            &k.state,
             "POST",
             "/v1/credentials",
-            &k.owner,
-            &[],
-            Some(r#"{"credentials":{"SECRET":"v"}}"#),
+            Some(&k.owner),
+            r#"{"credentials":{"SECRET":"v"}}"#,
         )
         .await;
         let proxy = k.scoped(VaultRole::Proxy);
-        let (s, b) = k.call("GET", "/v1/credentials", &proxy, &[], None).await;
+        let (s, b) = call(&k.state, "GET", "/v1/credentials", Some(&proxy), None)
+            .await
+            .status_json();
         assert_eq!((s, b), (StatusCode::OK, json!({"keys":["SECRET"]})));
         for uri in [
             "/v1/credentials?reveal=true",
             "/v1/credentials?reveal=true&key=SECRET",
         ] {
-            let (s, b) = k.call("GET", uri, &proxy, &[], None).await;
+            let (s, b) = call(&k.state, "GET", uri, Some(&proxy), None)
+                .await
+                .status_json();
             assert_eq!(
                 (s, b),
                 (
@@ -543,20 +465,26 @@ mod tests {
                 )
             );
         }
-        let (s, _) = k
-            .call(
-                "POST",
-                "/v1/credentials",
-                &proxy,
-                &[],
-                Some(r#"{"credentials":{"SECRET":"x"}}"#),
-            )
-            .await;
+        let (s, _) = call(
+            &k.state,
+            "POST",
+            "/v1/credentials",
+            Some(&proxy),
+            r#"{"credentials":{"SECRET":"x"}}"#,
+        )
+        .await
+        .status_json();
         assert_eq!(s, StatusCode::FORBIDDEN);
         let member = k.scoped(VaultRole::Member);
-        let (_, b) = k
-            .call("GET", "/v1/credentials?reveal=true", &member, &[], None)
-            .await;
+        let (_, b) = call(
+            &k.state,
+            "GET",
+            "/v1/credentials?reveal=true",
+            Some(&member),
+            None,
+        )
+        .await
+        .status_json();
         assert_eq!(b["credentials"][0]["value"], "v");
     }
 }

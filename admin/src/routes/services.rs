@@ -197,7 +197,7 @@ async fn catalog() -> Json<Value> {
 
 #[cfg(test)]
 mod tests {
-    use crate::routes::credentials::testkit::Kit;
+    use crate::testkit::{call, Kit};
     use av_store::roles::VaultRole;
     use axum::http::StatusCode;
     use serde_json::json;
@@ -211,7 +211,9 @@ mod tests {
         let body = r#"{"services":[
             {"host":"api.stripe.com","auth":{"type":"bearer","token":"STRIPE_KEY"}},
             {"host":"*.example.com","description":"x","auth":{"type":"custom","headers":{"X-A":"{{ A }} {{B}}"}}}]}"#;
-        let (s, b) = k.call("PUT", URL, t, &[], Some(body)).await;
+        let (s, b) = call(&k.state, "PUT", URL, Some(t), body)
+            .await
+            .status_json();
         assert_eq!(
             (s, b),
             (
@@ -219,27 +221,35 @@ mod tests {
                 json!({"vault":"default","services_count":2})
             )
         );
-        let (_, b) = k.call("GET", URL, t, &[], None).await;
+        let (_, b) = call(&k.state, "GET", URL, Some(t), None)
+            .await
+            .status_json();
         assert_eq!(
             b["services"][0],
             json!({"host":"api.stripe.com","description":null,"auth":{"type":"bearer","token":"STRIPE_KEY"}})
         );
-        let (_, b) = k
-            .call(
-                "GET",
-                &format!("{URL}/credential-usage?key=B"),
-                t,
-                &[],
-                None,
-            )
-            .await;
+        let (_, b) = call(
+            &k.state,
+            "GET",
+            &format!("{URL}/credential-usage?key=B"),
+            Some(t),
+            None,
+        )
+        .await
+        .status_json();
         assert_eq!(
             b,
             json!({"services":[{"host":"*.example.com","description":"x"}]})
         );
-        let (s, b) = k
-            .call("GET", &format!("{URL}/credential-usage"), t, &[], None)
-            .await;
+        let (s, b) = call(
+            &k.state,
+            "GET",
+            &format!("{URL}/credential-usage"),
+            Some(t),
+            None,
+        )
+        .await
+        .status_json();
         assert_eq!(
             (s, b),
             (
@@ -247,12 +257,16 @@ mod tests {
                 json!({"error":"Missing required query parameter: key"})
             )
         );
-        let (s, b) = k.call("DELETE", URL, t, &[], None).await;
+        let (s, b) = call(&k.state, "DELETE", URL, Some(t), None)
+            .await
+            .status_json();
         assert_eq!(
             (s, b),
             (StatusCode::OK, json!({"vault":"default","cleared":true}))
         );
-        let (_, b) = k.call("GET", URL, t, &[], None).await;
+        let (_, b) = call(&k.state, "GET", URL, Some(t), None)
+            .await
+            .status_json();
         assert_eq!(b, json!({"vault":"default","services":[]}));
     }
 
@@ -280,7 +294,9 @@ mod tests {
             ),
         ];
         for (body, msg) in cases {
-            let (s, b) = k.call("PUT", URL, t, &[], Some(body)).await;
+            let (s, b) = call(&k.state, "PUT", URL, Some(t), body)
+                .await
+                .status_json();
             assert_eq!(
                 (s, b),
                 (StatusCode::BAD_REQUEST, json!({ "error": msg })),
@@ -295,9 +311,13 @@ mod tests {
         let body =
             r#"{"services":[{"host":"api.stripe.com","auth":{"type":"bearer","token":"K"}}]}"#;
         let proxy = k.scoped(VaultRole::Proxy);
-        let (s, _) = k.call("GET", URL, &proxy, &[], None).await;
+        let (s, _) = call(&k.state, "GET", URL, Some(&proxy), None)
+            .await
+            .status_json();
         assert_eq!(s, StatusCode::OK);
-        let (s, b) = k.call("PUT", URL, &proxy, &[], Some(body)).await;
+        let (s, b) = call(&k.state, "PUT", URL, Some(&proxy), body)
+            .await
+            .status_json();
         assert_eq!(
             (s, b),
             (
@@ -306,11 +326,19 @@ mod tests {
             )
         );
         let member = k.scoped(VaultRole::Member);
-        let (s, _) = k.call("PUT", URL, &member, &[], Some(body)).await;
+        let (s, _) = call(&k.state, "PUT", URL, Some(&member), body)
+            .await
+            .status_json();
         assert_eq!(s, StatusCode::OK);
-        let (s, b) = k
-            .call("GET", "/v1/vaults/nope/services", &member, &[], None)
-            .await;
+        let (s, b) = call(
+            &k.state,
+            "GET",
+            "/v1/vaults/nope/services",
+            Some(&member),
+            None,
+        )
+        .await
+        .status_json();
         assert_eq!(
             (s, b),
             (
@@ -323,7 +351,9 @@ mod tests {
     #[tokio::test]
     async fn catalog_needs_no_auth() {
         let k = Kit::new();
-        let (s, b) = k.call("GET", "/v1/service-catalog", "", &[], None).await;
+        let (s, b) = call(&k.state, "GET", "/v1/service-catalog", None, None)
+            .await
+            .status_json();
         assert_eq!(s, StatusCode::OK);
         assert_eq!(b["services"].as_array().map(Vec::len), Some(20));
         assert_eq!(b["services"][12]["host"], "*.atlassian.net");

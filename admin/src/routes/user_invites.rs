@@ -704,7 +704,7 @@ mod tests {
 
 #[cfg(test)]
 mod api_tests {
-    use crate::routes::accounts::testkit::{call, state, user};
+    use crate::testkit::{call, state, user};
     use serde_json::{json, Value};
 
     #[tokio::test]
@@ -721,7 +721,8 @@ mod api_tests {
             Some(&alice),
             Some(json!({ "name": "team" })),
         )
-        .await;
+        .await
+        .code_cookie_json();
 
         let inv = |e: &str, role: &str, v: Value| json!({ "email": e, "role": role, "vaults": v });
         let (s, _, b) = call(
@@ -731,7 +732,8 @@ mod api_tests {
             Some(&alice),
             Some(inv("n@x.io", "owner", json!([]))),
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!(
             (s, err(&b)),
             (403, "Only owners can create owner-role user invites".into())
@@ -743,7 +745,8 @@ mod api_tests {
             Some(&alice),
             Some(inv("n@x.io", "boss", json!([]))),
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!(
             (s, err(&b)),
             (400, "Role must be one of: owner, member".into())
@@ -755,7 +758,8 @@ mod api_tests {
             Some(&bob),
             Some(inv("n@x.io", "", json!([{"vault_name":"team"}]))),
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!(
             (s, err(&b)),
             (
@@ -774,7 +778,8 @@ mod api_tests {
                 json!([{"vault_name":"team","vault_role":"proxy"}]),
             )),
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!(
             (s, err(&b)),
             (
@@ -789,7 +794,8 @@ mod api_tests {
             Some(&alice),
             Some(inv("n@x.io", "", json!([{"vault_name":"nope"}]))),
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!((s, err(&b)), (404, "Vault \"nope\" not found".into()));
         let (s, _, b) = call(
             &st,
@@ -798,7 +804,8 @@ mod api_tests {
             Some(&alice),
             Some(inv("bob@x.io", "", json!([]))),
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!(s, 409, "{b}");
         let (s, _, b) = call(
             &st,
@@ -811,7 +818,8 @@ mod api_tests {
                 json!([{"vault_name":"team","vault_role":"admin"}]),
             )),
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!(s, 201, "{b}");
         let link = b["invite_link"].as_str().unwrap().to_string();
         let raw = link.rsplit('/').next().unwrap().to_string();
@@ -823,21 +831,28 @@ mod api_tests {
             Some(&alice),
             Some(inv("n@x.io", "", json!([]))),
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!(
             (s, err(&b)),
             (409, "A pending invite already exists for \"n@x.io\"".into())
         );
 
         // Lists never carry the token; Bob (neither creator nor vault admin) sees nothing.
-        let (_, _, b) = call(&st, "GET", "/v1/users/invites", Some(&alice), None).await;
+        let (_, _, b) = call(&st, "GET", "/v1/users/invites", Some(&alice), None)
+            .await
+            .code_cookie_json();
         let listed = &b["invites"][0];
         assert_eq!(listed["token_suffix"].as_str(), Some(&raw[raw.len() - 8..]));
         assert!(!b.to_string().contains(&raw));
         assert_eq!(listed["created_by"], "alice@x.io");
-        let (_, _, b) = call(&st, "GET", "/v1/users/invites", Some(&bob), None).await;
+        let (_, _, b) = call(&st, "GET", "/v1/users/invites", Some(&bob), None)
+            .await
+            .code_cookie_json();
         assert_eq!(b, json!({ "invites": [] }));
-        let (_, _, b) = call(&st, "GET", "/v1/vaults/team/users", Some(&alice), None).await;
+        let (_, _, b) = call(&st, "GET", "/v1/vaults/team/users", Some(&alice), None)
+            .await
+            .code_cookie_json();
         assert_eq!(
             b["users"][1],
             json!({ "email": "n@x.io", "role": "admin", "status": "pending" })
@@ -849,7 +864,8 @@ mod api_tests {
             Some(&bob),
             None,
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!(
             (s, err(&b)),
             (
@@ -866,7 +882,8 @@ mod api_tests {
             None,
             None,
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!(b["needs_account"], true);
         let accept = format!("/v1/users/invites/{raw}/accept");
         let (s, _, b) = call(
@@ -876,7 +893,8 @@ mod api_tests {
             None,
             Some(json!({ "password": "short" })),
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!(
             (s, err(&b)),
             (400, "Password must be at least 8 characters".into())
@@ -888,7 +906,8 @@ mod api_tests {
             None,
             Some(json!({ "password": "long-enough" })),
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!(
             (s, b),
             (
@@ -904,7 +923,8 @@ mod api_tests {
             None,
             Some(json!({ "password": "long-enough" })),
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!(
             (s, err(&b)),
             (410, "This invite has already been accepted".into())
@@ -916,16 +936,21 @@ mod api_tests {
             None,
             None,
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!(
             (b["error"].clone(), b["error_title"].as_str()),
             (json!(true), Some("Already Accepted"))
         );
         let login = json!({ "email": "n@x.io", "password": "long-enough" });
-        let (s, _, b) = call(&st, "POST", "/v1/auth/login", None, Some(login)).await;
+        let (s, _, b) = call(&st, "POST", "/v1/auth/login", None, Some(login))
+            .await
+            .code_cookie_json();
         assert_eq!(s, 200);
         let n = b["token"].as_str().unwrap().to_string();
-        let (_, _, b) = call(&st, "GET", "/v1/vaults/team/context", Some(&n), None).await;
+        let (_, _, b) = call(&st, "GET", "/v1/vaults/team/context", Some(&n), None)
+            .await
+            .code_cookie_json();
         assert_eq!(b["vault_role"], "admin");
 
         // Revoke by suffix and reinvite.
@@ -936,7 +961,8 @@ mod api_tests {
             Some(&owner),
             Some(inv("m@x.io", "", json!([]))),
         )
-        .await;
+        .await
+        .code_cookie_json();
         let raw2 = b["invite_link"]
             .as_str()
             .unwrap()
@@ -951,7 +977,8 @@ mod api_tests {
             Some(&owner),
             None,
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!(s, 201, "{b}");
         let raw3 = b["invite_link"]
             .as_str()
@@ -967,7 +994,8 @@ mod api_tests {
             None,
             Some(json!({ "password": "long-enough" })),
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!((s, err(&b)), (410, "This invite was revoked".into()));
         let (s, _, b) = call(
             &st,
@@ -976,7 +1004,8 @@ mod api_tests {
             Some(&owner),
             None,
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!(
             (s, err(&b)),
             (404, "Invite not found or not pending".into())
@@ -988,11 +1017,14 @@ mod api_tests {
             Some(&owner),
             None,
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!((s, b), (200, json!({ "message": "Invite revoked" })));
 
         // Settings: owners only; domain restriction and invite-only.
-        let (s, _, b) = call(&st, "GET", "/v1/admin/settings", Some(&alice), None).await;
+        let (s, _, b) = call(&st, "GET", "/v1/admin/settings", Some(&alice), None)
+            .await
+            .code_cookie_json();
         assert_eq!((s, err(&b)), (403, "Owner role required".into()));
         let (s, _, b) = call(
             &st,
@@ -1001,7 +1033,8 @@ mod api_tests {
             Some(&owner),
             Some(json!({ "allowed_email_domains": ["bad domain"] })),
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!((s, err(&b)), (400, "Invalid domain: \"bad domain\"".into()));
         let (s, _, b) = call(
             &st,
@@ -1010,7 +1043,8 @@ mod api_tests {
             Some(&owner),
             Some(json!({ "allowed_email_domains": [" X.io ", "x.io", ""], "invite_only": true })),
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!(
             (s, b),
             (
@@ -1019,7 +1053,9 @@ mod api_tests {
             )
         );
         let reg = json!({ "email": "z@x.io", "password": "long-enough" });
-        let (s, _, b) = call(&st, "POST", "/v1/auth/register", None, Some(reg)).await;
+        let (s, _, b) = call(&st, "POST", "/v1/auth/register", None, Some(reg))
+            .await
+            .code_cookie_json();
         assert_eq!(
             (s, err(&b)),
             (
@@ -1029,7 +1065,9 @@ mod api_tests {
             )
         );
         let reg = json!({ "email": "z@y.io", "password": "long-enough" });
-        let (s, _, b) = call(&st, "POST", "/v1/auth/register", None, Some(reg)).await;
+        let (s, _, b) = call(&st, "POST", "/v1/auth/register", None, Some(reg))
+            .await
+            .code_cookie_json();
         assert_eq!(
             (s, err(&b)),
             (
@@ -1044,7 +1082,8 @@ mod api_tests {
             Some(&owner),
             Some(inv("z@y.io", "", json!([]))),
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!(
             (s, err(&b)),
             (
@@ -1052,7 +1091,9 @@ mod api_tests {
                 "signups are restricted to @x.io email addresses".into()
             )
         );
-        let (_, _, b) = call(&st, "GET", "/v1/status", None, None).await;
+        let (_, _, b) = call(&st, "GET", "/v1/status", None, None)
+            .await
+            .code_cookie_json();
         assert_eq!(b["invite_only"], true);
     }
 
@@ -1067,7 +1108,8 @@ mod api_tests {
             Some(&owner),
             Some(json!({ "email": "p@x.io" })),
         )
-        .await;
+        .await
+        .code_cookie_json();
         let raw = b["invite_link"]
             .as_str()
             .unwrap()

@@ -173,7 +173,7 @@ async fn set_role(
 
 #[cfg(test)]
 mod tests {
-    use crate::routes::accounts::testkit::{call, state, user};
+    use crate::testkit::{call, state, user};
     use serde_json::{json, Value};
 
     #[tokio::test]
@@ -183,29 +183,41 @@ mod tests {
         let alice = user(&st, "alice@x.io").await;
         let err = |b: &Value| b["error"].as_str().unwrap_or("").to_string();
 
-        let (_, _, b) = call(&st, "GET", "/v1/users", Some(&alice), None).await;
+        let (_, _, b) = call(&st, "GET", "/v1/users", Some(&alice), None)
+            .await
+            .code_cookie_json();
         assert_eq!(b["users"][0].get("vaults"), None);
         assert_eq!(b["users"].as_array().unwrap().len(), 2);
-        let (_, _, b) = call(&st, "GET", "/v1/users", Some(&owner), None).await;
+        let (_, _, b) = call(&st, "GET", "/v1/users", Some(&owner), None)
+            .await
+            .code_cookie_json();
         assert_eq!(b["users"][1]["email"], "owner@x.io");
         assert_eq!(
             b["users"][1]["vaults"],
             json!([{ "vault_name": "default", "vault_role": "admin" }])
         );
 
-        let (s, _, b) = call(&st, "GET", "/v1/admin/users/me", Some(&alice), None).await;
+        let (s, _, b) = call(&st, "GET", "/v1/admin/users/me", Some(&alice), None)
+            .await
+            .code_cookie_json();
         assert_eq!(
             (s, b["email"].as_str(), b["vaults"].clone()),
             (200, Some("alice@x.io"), json!([]))
         );
-        let (s, _, b) = call(&st, "GET", "/v1/admin/users/owner@x.io", Some(&alice), None).await;
+        let (s, _, b) = call(&st, "GET", "/v1/admin/users/owner@x.io", Some(&alice), None)
+            .await
+            .code_cookie_json();
         assert_eq!(
             (s, err(&b)),
             (403, "Owner role required to view other users".into())
         );
-        let (s, _, b) = call(&st, "GET", "/v1/admin/users/alice@x.io", Some(&owner), None).await;
+        let (s, _, b) = call(&st, "GET", "/v1/admin/users/alice@x.io", Some(&owner), None)
+            .await
+            .code_cookie_json();
         assert_eq!((s, b["role"].as_str()), (200, Some("member")));
-        let (s, _, b) = call(&st, "GET", "/v1/admin/users/zed@x.io", Some(&owner), None).await;
+        let (s, _, b) = call(&st, "GET", "/v1/admin/users/zed@x.io", Some(&owner), None)
+            .await
+            .code_cookie_json();
         assert_eq!((s, err(&b)), (404, "User \"zed@x.io\" not found".into()));
 
         let (s, _, b) = call(
@@ -215,7 +227,8 @@ mod tests {
             Some(&alice),
             None,
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!((s, err(&b)), (403, "Owner role required".into()));
         let (s, _, b) = call(
             &st,
@@ -224,9 +237,12 @@ mod tests {
             Some(&alice),
             Some(json!({"role":"owner"})),
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!((s, err(&b)), (403, "Owner role required".into()));
-        let (s, _, b) = call(&st, "DELETE", "/v1/admin/users/me", Some(&owner), None).await;
+        let (s, _, b) = call(&st, "DELETE", "/v1/admin/users/me", Some(&owner), None)
+            .await
+            .code_cookie_json();
         assert_eq!((s, err(&b)), (409, "Cannot remove the last owner".into()));
         let (s, _, b) = call(
             &st,
@@ -235,7 +251,8 @@ mod tests {
             Some(&owner),
             Some(json!({"role":"member"})),
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!((s, err(&b)), (409, "Cannot demote the last owner".into()));
         let (s, _, b) = call(
             &st,
@@ -244,12 +261,15 @@ mod tests {
             Some(&owner),
             Some(json!({"role":"boss"})),
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!(
             (s, err(&b)),
             (400, "Role must be 'owner' or 'member'".into())
         );
-        let (s, _, b) = call(&st, "DELETE", "/v1/auth/account", Some(&owner), None).await;
+        let (s, _, b) = call(&st, "DELETE", "/v1/auth/account", Some(&owner), None)
+            .await
+            .code_cookie_json();
         assert_eq!(
             (s, err(&b)),
             (
@@ -266,12 +286,15 @@ mod tests {
             Some(&owner),
             Some(json!({"role":"owner"})),
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!(
             (s, b),
             (200, json!({ "email": "alice@x.io", "role": "owner" }))
         );
-        let (s, _, _) = call(&st, "GET", "/v1/admin/vaults", Some(&alice), None).await;
+        let (s, _, _) = call(&st, "GET", "/v1/admin/vaults", Some(&alice), None)
+            .await
+            .code_cookie_json();
         assert_eq!(s, 200);
         let (s, _, _) = call(
             &st,
@@ -280,7 +303,8 @@ mod tests {
             Some(&alice),
             Some(json!({"role":"member"})),
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!(s, 200);
         let (s, _, b) = call(
             &st,
@@ -289,12 +313,15 @@ mod tests {
             Some(&alice),
             None,
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!(
             (s, b),
             (200, json!({ "status": "removed", "email": "owner@x.io" }))
         );
-        let (s, _, _) = call(&st, "GET", "/v1/auth/me", Some(&owner), None).await;
+        let (s, _, _) = call(&st, "GET", "/v1/auth/me", Some(&owner), None)
+            .await
+            .code_cookie_json();
         assert_eq!(s, 401);
     }
 
@@ -319,12 +346,15 @@ mod tests {
             Some(&owner),
             Some(json!({"role":"member"})),
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!(
             (s, b),
             (200, json!({ "email": "owner@x.io", "role": "member" }))
         );
-        let (s, _, b) = call(&st, "GET", "/v1/admin/users/owner@x.io", Some(&owner), None).await;
+        let (s, _, b) = call(&st, "GET", "/v1/admin/users/owner@x.io", Some(&owner), None)
+            .await
+            .code_cookie_json();
         assert_eq!((s, b["role"].as_str()), (200, Some("member")));
     }
 }

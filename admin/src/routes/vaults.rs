@@ -236,7 +236,7 @@ async fn context(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::routes::accounts::testkit::{call, state, user};
+    use crate::testkit::{call, state, user};
 
     #[test]
     fn slugs() {
@@ -277,7 +277,8 @@ mod tests {
                 Some(&alice),
                 Some(json!({ "name": name })),
             )
-            .await;
+            .await
+            .code_cookie_json();
             assert_eq!((s, err(&b)), (400, msg.to_string()), "{name}");
         }
         let (s, _, b) = call(
@@ -287,7 +288,8 @@ mod tests {
             Some(&alice),
             Some(json!({ "name": "team" })),
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!(s, 201, "{b}");
         assert!(b["created_at"].as_str().unwrap().ends_with('Z'));
         let (s, _, b) = call(
@@ -297,11 +299,14 @@ mod tests {
             Some(&bob),
             Some(json!({ "name": "team" })),
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!((s, err(&b)), (409, "Vault \"team\" already exists".into()));
 
         // Alice sees her vault as admin; Bob sees nothing; the owner sees all, implicitly.
-        let (_, _, b) = call(&st, "GET", "/v1/vaults", Some(&alice), None).await;
+        let (_, _, b) = call(&st, "GET", "/v1/vaults", Some(&alice), None)
+            .await
+            .code_cookie_json();
         assert_eq!(b["vaults"].as_array().unwrap().len(), 1);
         assert_eq!(
             (
@@ -311,9 +316,13 @@ mod tests {
             (Some("admin"), Some("explicit"))
         );
         assert_eq!(b["vaults"][0]["pending_proposals"], 0);
-        let (_, _, b) = call(&st, "GET", "/v1/vaults", Some(&bob), None).await;
+        let (_, _, b) = call(&st, "GET", "/v1/vaults", Some(&bob), None)
+            .await
+            .code_cookie_json();
         assert_eq!(b, json!({ "vaults": [] }));
-        let (_, _, b) = call(&st, "GET", "/v1/vaults", Some(&owner), None).await;
+        let (_, _, b) = call(&st, "GET", "/v1/vaults", Some(&owner), None)
+            .await
+            .code_cookie_json();
         let names: Vec<_> = b["vaults"]
             .as_array()
             .unwrap()
@@ -332,23 +341,35 @@ mod tests {
         );
 
         // Context.
-        let (s, _, b) = call(&st, "GET", "/v1/vaults/nope/context", Some(&alice), None).await;
+        let (s, _, b) = call(&st, "GET", "/v1/vaults/nope/context", Some(&alice), None)
+            .await
+            .code_cookie_json();
         assert_eq!((s, err(&b)), (404, "Vault not found".into()));
-        let (s, _, b) = call(&st, "GET", "/v1/vaults/team/context", Some(&bob), None).await;
+        let (s, _, b) = call(&st, "GET", "/v1/vaults/team/context", Some(&bob), None)
+            .await
+            .code_cookie_json();
         assert_eq!((s, err(&b)), (403, "No vault access".into()));
-        let (s, _, b) = call(&st, "GET", "/v1/vaults/team/context", Some(&alice), None).await;
+        let (s, _, b) = call(&st, "GET", "/v1/vaults/team/context", Some(&alice), None)
+            .await
+            .code_cookie_json();
         assert_eq!(
             (s, b),
             (200, json!({ "vault_name": "team", "vault_role": "admin" }))
         );
 
         // Owner-only routes.
-        let (s, _, b) = call(&st, "GET", "/v1/admin/vaults", Some(&alice), None).await;
+        let (s, _, b) = call(&st, "GET", "/v1/admin/vaults", Some(&alice), None)
+            .await
+            .code_cookie_json();
         assert_eq!((s, err(&b)), (403, "Owner role required".into()));
-        let (s, _, b) = call(&st, "GET", "/v1/admin/vaults", Some(&owner), None).await;
+        let (s, _, b) = call(&st, "GET", "/v1/admin/vaults", Some(&owner), None)
+            .await
+            .code_cookie_json();
         assert_eq!(s, 200);
         assert_eq!(b["vaults"][0]["is_default"], true);
-        let (s, _, b) = call(&st, "POST", "/v1/vaults/team/join", Some(&alice), None).await;
+        let (s, _, b) = call(&st, "POST", "/v1/vaults/team/join", Some(&alice), None)
+            .await
+            .code_cookie_json();
         assert_eq!((s, err(&b)), (403, "Owner role required".into()));
 
         // Rename and delete: never default; admin or owner only.
@@ -359,17 +380,22 @@ mod tests {
             Some(&owner),
             Some(json!({ "name": "x-y-z" })),
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!(
             (s, err(&b)),
             (400, "Cannot rename the default vault".into())
         );
-        let (s, _, b) = call(&st, "DELETE", "/v1/vaults/default", Some(&owner), None).await;
+        let (s, _, b) = call(&st, "DELETE", "/v1/vaults/default", Some(&owner), None)
+            .await
+            .code_cookie_json();
         assert_eq!(
             (s, err(&b)),
             (400, "Cannot delete the default vault".into())
         );
-        let (s, _, b) = call(&st, "DELETE", "/v1/vaults/team", Some(&bob), None).await;
+        let (s, _, b) = call(&st, "DELETE", "/v1/vaults/team", Some(&bob), None)
+            .await
+            .code_cookie_json();
         assert_eq!(
             (s, err(&b)),
             (403, "Vault admin or instance owner required".into())
@@ -381,12 +407,15 @@ mod tests {
             Some(&bob),
             Some(json!({ "name": "crew" })),
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!(
             (s, err(&b)),
             (403, "Vault admin or instance owner required".into())
         );
-        let (s, _, b) = call(&st, "POST", "/v1/vaults/team/rename", Some(&alice), None).await;
+        let (s, _, b) = call(&st, "POST", "/v1/vaults/team/rename", Some(&alice), None)
+            .await
+            .code_cookie_json();
         assert_eq!(
             (s, err(&b)),
             (
@@ -401,7 +430,8 @@ mod tests {
             Some(&alice),
             Some(json!({ "name": "default" })),
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!(
             (s, err(&b)),
             (409, "A vault named \"default\" already exists".into())
@@ -413,14 +443,19 @@ mod tests {
             Some(&alice),
             Some(json!({ "name": "crew" })),
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!(s, 200);
         assert_eq!(b["message"], "vault renamed from \"team\" to \"crew\"");
-        let (s, _, b) = call(&st, "DELETE", "/v1/vaults/nope", Some(&owner), None).await;
+        let (s, _, b) = call(&st, "DELETE", "/v1/vaults/nope", Some(&owner), None)
+            .await
+            .code_cookie_json();
         assert_eq!((s, err(&b)), (404, "Vault \"nope\" not found".into()));
 
         // The owner joins, then deletes without being asked twice.
-        let (s, _, b) = call(&st, "POST", "/v1/vaults/crew/join", Some(&owner), None).await;
+        let (s, _, b) = call(&st, "POST", "/v1/vaults/crew/join", Some(&owner), None)
+            .await
+            .code_cookie_json();
         assert_eq!(
             (s, b),
             (
@@ -428,11 +463,17 @@ mod tests {
                 json!({ "vault": "crew", "role": "admin", "joined": true })
             )
         );
-        let (s, _, b) = call(&st, "POST", "/v1/vaults/crew/join", Some(&owner), None).await;
+        let (s, _, b) = call(&st, "POST", "/v1/vaults/crew/join", Some(&owner), None)
+            .await
+            .code_cookie_json();
         assert_eq!((s, err(&b)), (409, "Already a member of this vault".into()));
-        let (s, _, b) = call(&st, "DELETE", "/v1/vaults/crew", Some(&owner), None).await;
+        let (s, _, b) = call(&st, "DELETE", "/v1/vaults/crew", Some(&owner), None)
+            .await
+            .code_cookie_json();
         assert_eq!((s, b), (200, json!({ "name": "crew", "deleted": true })));
-        let (_, _, b) = call(&st, "GET", "/v1/vaults", Some(&alice), None).await;
+        let (_, _, b) = call(&st, "GET", "/v1/vaults", Some(&alice), None)
+            .await
+            .code_cookie_json();
         assert_eq!(b, json!({ "vaults": [] }));
     }
 
@@ -451,7 +492,8 @@ mod tests {
             Some(&alice),
             Some(json!({ "name": "team" })),
         )
-        .await;
+        .await
+        .code_cookie_json();
 
         let add = |e: &str, r: &str| json!({ "email": e, "role": r });
         let (s, _, b) = call(
@@ -461,7 +503,8 @@ mod tests {
             Some(&bob),
             Some(add("carol@x.io", "member")),
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!((s, err(&b)), (403, "No access to this vault".into()));
         let (s, _, b) = call(
             &st,
@@ -470,7 +513,8 @@ mod tests {
             Some(&alice),
             Some(add("bob@x.io", "owner")),
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!(
             (s, err(&b)),
             (400, "Role must be 'admin' or 'member'".into())
@@ -482,7 +526,8 @@ mod tests {
             Some(&alice),
             Some(add("zed@x.io", "")),
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!(
             (s, err(&b)),
             (404, "User \"zed@x.io\" not found in this instance".into())
@@ -494,7 +539,8 @@ mod tests {
             Some(&alice),
             Some(add("bob@x.io", "")),
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!(
             (s, b),
             (201, json!({ "email": "bob@x.io", "role": "member" }))
@@ -506,7 +552,8 @@ mod tests {
             Some(&alice),
             Some(add("bob@x.io", "admin")),
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!(
             (s, err(&b)),
             (
@@ -515,7 +562,9 @@ mod tests {
             )
         );
         // A member may look but not manage.
-        let (s, _, b) = call(&st, "GET", "/v1/vaults/team/users", Some(&bob), None).await;
+        let (s, _, b) = call(&st, "GET", "/v1/vaults/team/users", Some(&bob), None)
+            .await
+            .code_cookie_json();
         assert_eq!(s, 200);
         assert_eq!(b["users"].as_array().unwrap().len(), 2);
         let (s, _, b) = call(
@@ -525,9 +574,12 @@ mod tests {
             Some(&bob),
             Some(add("carol@x.io", "member")),
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!((s, err(&b)), (403, "Vault admin role required".into()));
-        let (s, _, b) = call(&st, "GET", "/v1/vaults/team/users", Some(&carol), None).await;
+        let (s, _, b) = call(&st, "GET", "/v1/vaults/team/users", Some(&carol), None)
+            .await
+            .code_cookie_json();
         assert_eq!((s, err(&b)), (403, "No access to this vault".into()));
 
         // Last-admin protection.
@@ -538,7 +590,8 @@ mod tests {
             Some(&alice),
             None,
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!(
             (s, err(&b)),
             (409, "Cannot remove the last admin from this vault".into())
@@ -550,7 +603,8 @@ mod tests {
             Some(&alice),
             Some(json!({ "role": "member" })),
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!(
             (s, err(&b)),
             (409, "Cannot demote the last admin of this vault".into())
@@ -562,7 +616,8 @@ mod tests {
             Some(&alice),
             Some(json!({ "role": "admin" })),
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!(
             (s, err(&b)),
             (404, "User does not belong to this vault".into())
@@ -574,7 +629,8 @@ mod tests {
             Some(&alice),
             Some(json!({ "role": "admin" })),
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!(s, 200);
         assert_eq!(
             b["message"],
@@ -587,7 +643,8 @@ mod tests {
             Some(&bob),
             Some(json!({ "role": "member" })),
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!((s, b["role"].as_str()), (200, Some("member")));
         let (s, _, b) = call(
             &st,
@@ -596,7 +653,8 @@ mod tests {
             Some(&bob),
             None,
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!((s, err(&b)), (404, "User \"nobody@x.io\" not found".into()));
         let (s, _, b) = call(
             &st,
@@ -605,7 +663,8 @@ mod tests {
             Some(&bob),
             None,
         )
-        .await;
+        .await
+        .code_cookie_json();
         assert_eq!(
             (s, b),
             (
@@ -633,22 +692,30 @@ mod tests {
                 .map_err(av_store::Error::from)
             })
             .unwrap();
-        let (s, _, b) = call(&st, "GET", "/v1/vaults/team/users", Some(&scoped), None).await;
+        let (s, _, b) = call(&st, "GET", "/v1/vaults/team/users", Some(&scoped), None)
+            .await
+            .code_cookie_json();
         assert_eq!((s, b["users"].as_array().map(Vec::len)), (200, Some(1)));
-        let (s, _, b) = call(&st, "GET", "/v1/vaults/default/users", Some(&scoped), None).await;
+        let (s, _, b) = call(&st, "GET", "/v1/vaults/default/users", Some(&scoped), None)
+            .await
+            .code_cookie_json();
         assert_eq!(
             (s, err(&b)),
             (403, "Session not authorized for this vault".into())
         );
         for path in ["/v1/vaults", "/v1/users"] {
-            let (s, _, b) = call(&st, "GET", path, Some(&scoped), None).await;
+            let (s, _, b) = call(&st, "GET", path, Some(&scoped), None)
+                .await
+                .code_cookie_json();
             assert_eq!(
                 (s, err(&b)),
                 (403, "Authentication required".into()),
                 "{path}"
             );
         }
-        let (s, _, b) = call(&st, "GET", "/v1/auth/me", Some(&scoped), None).await;
+        let (s, _, b) = call(&st, "GET", "/v1/auth/me", Some(&scoped), None)
+            .await
+            .code_cookie_json();
         assert_eq!((s, err(&b)), (401, "Not authenticated".into()));
     }
 }

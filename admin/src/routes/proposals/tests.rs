@@ -2,63 +2,23 @@
 //! database: validation messages, the pending limit, review permissions, the one-transaction
 //! apply with its merge, concurrent approvals, lazy expiry and the page's login and form token.
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use axum::Router;
 use serde_json::{json, Value};
-use tower::ServiceExt;
 
-use av_store::crypto::MasterKey;
 use av_store::roles::{InstanceRole, VaultRole};
-use av_store::{time, Store, DEFAULT_VAULT_ID};
+use av_store::{time, DEFAULT_VAULT_ID};
 
 use crate::authz::upsert_grant;
 use crate::caller::create_session;
-use crate::state::{AdminConfig, AppState};
+use crate::testkit::{request, send, Kit, Resp, PASSWORD};
 
-struct Env {
-    _dir: tempfile::TempDir,
-    state: AppState,
-    app: Router,
-    owner: String,
-}
-
-const PASSWORD: &str = "correct horse battery";
-
-fn env() -> Env {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    let config = AdminConfig {
-        base_url: "http://vault.test:8321".into(),
-        proxy_base_url: "http://vault.test:8322".into(),
-        dev_mode: false,
-        trusted_proxies: vec![],
-    };
-    let owner_id = store
-        .write(|tx| crate::users::create_first_owner(tx, "owner@example.com", PASSWORD))
-        .unwrap();
-    let state = AppState::new(store, Arc::new(MasterKey::from_bytes([9; 32])), config).unwrap();
-    let owner = user_session(&state, &owner_id);
-    let app = crate::router(state.clone());
-    Env {
-        _dir: dir,
-        state,
-        app,
-        owner,
-    }
-}
-
-fn user_session(state: &AppState, user_id: &str) -> String {
-    let conn = state.store.conn().unwrap();
-    create_session(&conn, Some(user_id), None, None, Some(3600))
-        .unwrap()
-        .0
+fn env() -> Kit {
+    Kit::at("http://vault.test:8321", "http://vault.test:8322")
 }
 
 /// An agent with a role in `default`; returns its token.
-fn agent(e: &Env, name: &str, role: VaultRole) -> String {
+fn agent(e: &Kit, name: &str, role: VaultRole) -> String {
     let conn = e.state.store.conn().unwrap();
     let id = av_store::new_id();
     conn.execute(
@@ -73,44 +33,14 @@ fn agent(e: &Env, name: &str, role: VaultRole) -> String {
         .0
 }
 
-struct Resp {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    text: String,
-    json: Value,
-}
-
-async fn send(app: &Router, req: Request<Body>) -> Resp {
-    let res = app.clone().oneshot(req).await.unwrap();
-    let status = res.status();
-    let headers = res.headers().clone();
-    let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    let text = String::from_utf8_lossy(&bytes).to_string();
-    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Resp {
-        status,
-        headers,
-        text,
-        json,
-    }
-}
-
+/// A JSON request; proposal routes also get the `X-Vault` header agents send.
 fn req(method: &str, uri: &str, token: Option<&str>, body: Option<&Value>) -> Request<Body> {
-    let mut b = Request::builder().method(method).uri(uri);
-    if let Some(t) = token {
-        b = b.header("authorization", format!("Bearer {t}"));
-    }
-    if uri.starts_with("/v1/proposals") {
-        b = b.header("x-vault", "default");
-    }
-    b.header("content-type", "application/json")
-        .body(match body {
-            Some(v) => Body::from(v.to_string()),
-            None => Body::empty(),
-        })
-        .unwrap()
+    let vault: &[(&str, &str)] = if uri.starts_with("/v1/proposals") {
+        &[("x-vault", "default")]
+    } else {
+        &[]
+    };
+    request(method, uri, token, vault, body.cloned())
 }
 
 fn stripe() -> Value {
@@ -123,15 +53,15 @@ fn stripe() -> Value {
     })
 }
 
-async fn create(e: &Env, token: &str, body: &Value) -> Resp {
+async fn create(e: &Kit, token: &str, body: &Value) -> Resp {
     send(
-        &e.app,
+        &e.state,
         req("POST", "/v1/proposals", Some(token), Some(body)),
     )
     .await
 }
 
-fn services_of(e: &Env) -> Value {
+fn services_of(e: &Kit) -> Value {
     let text: String = e
         .state
         .store
@@ -146,7 +76,7 @@ fn services_of(e: &Env) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-fn credential(e: &Env, key: &str) -> Option<String> {
+fn credential(e: &Kit, key: &str) -> Option<String> {
     let conn = e.state.store.conn().unwrap();
     let row: Option<(Vec<u8>, Vec<u8>)> = rusqlite::OptionalExtension::optional(conn.query_row(
         "SELECT ciphertext, nonce FROM credentials WHERE vault_id = ?1 AND key = ?2",
@@ -176,7 +106,7 @@ async fn create_read_and_list() {
     );
     assert!(!r.text.contains("sk_agent"));
 
-    let r = send(&e.app, req("GET", "/v1/proposals/1", Some(&agt), None)).await;
+    let r = send(&e.state, req("GET", "/v1/proposals/1", Some(&agt), None)).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.json["credentials"][0]["has_value"], true);
     assert!(r.json["credentials"][0].get("value").is_none());
@@ -184,14 +114,14 @@ async fn create_read_and_list() {
     assert!(r.json["created_at"].as_str().unwrap().ends_with('Z'));
     assert!(r.json.get("user_message").is_none());
 
-    let r = send(&e.app, req("GET", "/v1/proposals/x", Some(&agt), None)).await;
+    let r = send(&e.state, req("GET", "/v1/proposals/x", Some(&agt), None)).await;
     assert_eq!(r.json["error"], "Invalid proposal id");
-    let r = send(&e.app, req("GET", "/v1/proposals/9", Some(&agt), None)).await;
+    let r = send(&e.state, req("GET", "/v1/proposals/9", Some(&agt), None)).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.json["error"], "Proposal 9 not found");
 
     create(&e, &agt, &stripe()).await;
-    let r = send(&e.app, req("GET", "/v1/proposals", Some(&agt), None)).await;
+    let r = send(&e.state, req("GET", "/v1/proposals", Some(&agt), None)).await;
     let ids: Vec<i64> = r.json["proposals"]
         .as_array()
         .unwrap()
@@ -200,7 +130,7 @@ async fn create_read_and_list() {
         .collect();
     assert_eq!(ids, vec![2, 1]);
     let r = send(
-        &e.app,
+        &e.state,
         req("GET", "/v1/proposals?status=applied", Some(&agt), None),
     )
     .await;
@@ -232,7 +162,7 @@ async fn vault_resolution_and_validation_messages() {
     let agt = agent(&e, "writer", VaultRole::Proxy);
     let mut no_vault = req("POST", "/v1/proposals", Some(&agt), Some(&stripe()));
     no_vault.headers_mut().remove("x-vault");
-    let r = send(&e.app, no_vault).await;
+    let r = send(&e.state, no_vault).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(
         r.json["error"],
@@ -242,15 +172,15 @@ async fn vault_resolution_and_validation_messages() {
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(r.json["error"], "Session requires vault scope");
 
-    let bad = Request::builder()
-        .method("POST")
-        .uri("/v1/proposals")
-        .header("authorization", format!("Bearer {agt}"))
-        .header("x-vault", "default")
-        .body(Body::from("{not json"))
-        .unwrap();
+    let bad = request(
+        "POST",
+        "/v1/proposals",
+        Some(&agt),
+        &[("x-vault", "default")],
+        "{not json",
+    );
     assert_eq!(
-        send(&e.app, bad).await.json["error"],
+        send(&e.state, bad).await.json["error"],
         "Invalid request body"
     );
 
@@ -350,29 +280,29 @@ async fn review_permissions_and_apply() {
         )
     };
     let r = send(
-        &e.app,
+        &e.state,
         approve(&proxy, json!({"credentials":{"STRIPE_KEY":"x"}})),
     )
     .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(r.json["error"], "Member role required");
 
-    let r = send(&e.app, approve(&member, json!({}))).await;
+    let r = send(&e.state, approve(&member, json!({}))).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(
         r.json["error"],
         "Missing value for credential \"STRIPE_KEY\""
     );
     let r = send(
-        &e.app,
+        &e.state,
         approve(&member, json!({"credentials":{"STRIPE_KEY":""}})),
     )
     .await;
     assert_eq!(r.json["error"], "Credential \"STRIPE_KEY\" cannot be empty");
-    let r = send(&e.app, approve(&member, json!({"vault":"nope"}))).await;
+    let r = send(&e.state, approve(&member, json!({"vault":"nope"}))).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     let r = send(
-        &e.app,
+        &e.state,
         req(
             "POST",
             "/v1/admin/proposals/abc/approve",
@@ -389,7 +319,7 @@ async fn review_permissions_and_apply() {
     );
 
     let r = send(
-        &e.app,
+        &e.state,
         approve(
             &e.owner,
             json!({"vault":"default","credentials":{"STRIPE_KEY":"sk_live_1","EXTRA":"ignored"}}),
@@ -409,20 +339,20 @@ async fn review_permissions_and_apply() {
     assert_eq!(credential(&e, "EXTRA"), None);
 
     let r = send(
-        &e.app,
+        &e.state,
         approve(&e.owner, json!({"credentials":{"STRIPE_KEY":"x"}})),
     )
     .await;
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert_eq!(r.json["error"], "Proposal 1 is already applied");
 
-    let r = send(&e.app, req("GET", "/v1/proposals/1", Some(&proxy), None)).await;
+    let r = send(&e.state, req("GET", "/v1/proposals/1", Some(&proxy), None)).await;
     assert_eq!(r.json["status"], "applied");
     assert!(r.json["reviewed_at"].as_str().unwrap().ends_with('Z'));
 
     // Admin views: a proxy-role caller only sees pending ones.
     let r = send(
-        &e.app,
+        &e.state,
         req(
             "GET",
             "/v1/admin/proposals?vault=default",
@@ -433,7 +363,7 @@ async fn review_permissions_and_apply() {
     .await;
     assert_eq!(r.json["proposals"], json!([]));
     let r = send(
-        &e.app,
+        &e.state,
         req("GET", "/v1/admin/proposals/1", Some(&proxy), None),
     )
     .await;
@@ -443,7 +373,7 @@ async fn review_permissions_and_apply() {
         "Proxy-role agents can only view pending proposals"
     );
     let r = send(
-        &e.app,
+        &e.state,
         req(
             "GET",
             "/v1/admin/proposals?status=applied",
@@ -455,7 +385,7 @@ async fn review_permissions_and_apply() {
     assert_eq!(r.json["proposals"][0]["id"], 1);
     assert!(r.json["proposals"][0]["services_json"].is_string());
     let r = send(
-        &e.app,
+        &e.state,
         req("GET", "/v1/admin/proposals/7", Some(&e.owner), None),
     )
     .await;
@@ -469,7 +399,7 @@ async fn review_permissions_and_apply() {
     body["credentials"][0]["value"] = json!("sk_from_agent");
     create(&e, &proxy, &body).await;
     let r = send(
-        &e.app,
+        &e.state,
         req(
             "POST",
             "/v1/admin/proposals/2/approve",
@@ -496,7 +426,7 @@ async fn review_permissions_and_apply() {
 
     create(&e, &proxy, &stripe()).await;
     let r = send(
-        &e.app,
+        &e.state,
         req(
             "POST",
             "/v1/admin/proposals/3/reject",
@@ -507,7 +437,7 @@ async fn review_permissions_and_apply() {
     .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     let r = send(
-        &e.app,
+        &e.state,
         req(
             "POST",
             "/v1/admin/proposals/3/reject",
@@ -518,7 +448,7 @@ async fn review_permissions_and_apply() {
     .await;
     assert_eq!(r.json, json!({"id":3,"status":"rejected"}));
     let r = send(
-        &e.app,
+        &e.state,
         req("GET", "/v1/admin/proposals/3", Some(&e.owner), None),
     )
     .await;
@@ -538,14 +468,14 @@ async fn concurrent_approvals_have_one_winner() {
         let uri = format!("/v1/admin/proposals/{round}/approve");
         let tasks: Vec<_> = (0..4)
             .map(|i| {
-                let app = e.app.clone();
+                let state = e.state.clone();
                 let r = req(
                     "POST",
                     &uri,
                     Some(&e.owner),
                     Some(&json!({"credentials":{"STRIPE_KEY":format!("v{i}")}})),
                 );
-                tokio::spawn(async move { send(&app, r).await.status })
+                tokio::spawn(async move { send(&state, r).await.status })
             })
             .collect();
         let mut statuses = Vec::new();
@@ -586,10 +516,10 @@ async fn stale_proposals_expire_on_read() {
             [time::in_seconds(-8 * 86400)],
         )
         .unwrap();
-    let r = send(&e.app, req("GET", "/v1/proposals/1", Some(&proxy), None)).await;
+    let r = send(&e.state, req("GET", "/v1/proposals/1", Some(&proxy), None)).await;
     assert_eq!(r.json["status"], "expired");
     let r = send(
-        &e.app,
+        &e.state,
         req(
             "POST",
             "/v1/admin/proposals/1/approve",
@@ -601,7 +531,7 @@ async fn stale_proposals_expire_on_read() {
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert_eq!(r.json["error"], "Proposal 1 is already expired");
     let r = send(
-        &e.app,
+        &e.state,
         req(
             "GET",
             &format!("/v1/proposals/approve-details?token={token}&id=1"),
@@ -635,12 +565,12 @@ async fn approve_details_and_links() {
             None,
         )
     };
-    let r = send(&e.app, details(String::new())).await;
+    let r = send(&e.state, details(String::new())).await;
     assert_eq!(
         (r.status, r.json["error"].clone()),
         (StatusCode::BAD_REQUEST, json!("Missing token"))
     );
-    let r = send(&e.app, details("?token=av_appr_nope&id=1".into())).await;
+    let r = send(&e.state, details("?token=av_appr_nope&id=1".into())).await;
     assert_eq!(
         (r.status, r.json["error"].clone()),
         (
@@ -648,9 +578,9 @@ async fn approve_details_and_links() {
             json!("Invalid or expired approval link")
         )
     );
-    let r = send(&e.app, details(format!("?token={token}&id=2"))).await;
+    let r = send(&e.state, details(format!("?token={token}&id=2"))).await;
     assert_eq!(r.json["error"], "Proposal ID mismatch");
-    let r = send(&e.app, details(format!("?token={token}&id=1"))).await;
+    let r = send(&e.state, details(format!("?token={token}&id=1"))).await;
     assert_eq!(r.json["agent_name"], "proxy-bot");
     assert_eq!(r.json["authenticated"], false);
     assert_eq!(r.json["user_message"], "Please allow Stripe");
@@ -658,7 +588,7 @@ async fn approve_details_and_links() {
     with_cookie
         .headers_mut()
         .insert("cookie", format!("av_session={}", e.owner).parse().unwrap());
-    let r = send(&e.app, with_cookie).await;
+    let r = send(&e.state, with_cookie).await;
     assert_eq!(
         (
             r.json["authenticated"].clone(),
@@ -677,13 +607,13 @@ async fn approve_details_and_links() {
             [time::in_seconds(-1)],
         )
         .unwrap();
-    let r = send(&e.app, details(format!("?token={token}&id=1"))).await;
+    let r = send(&e.state, details(format!("?token={token}&id=1"))).await;
     assert_eq!(
         (r.status, r.json["error"].clone()),
         (StatusCode::GONE, json!("Approval link has expired"))
     );
     let page = send(
-        &e.app,
+        &e.state,
         req("GET", &format!("/approve/1?token={token}"), None, None),
     )
     .await;
@@ -705,14 +635,10 @@ fn form(uri: &str, cookie: Option<&str>, fields: &[(&str, &str)]) -> Request<Bod
             )
         })
         .collect();
-    let mut b = Request::builder()
-        .method("POST")
-        .uri(uri)
-        .header("content-type", "application/x-www-form-urlencoded");
-    if let Some(c) = cookie {
-        b = b.header("cookie", format!("av_session={c}"));
-    }
-    b.body(Body::from(body.join("&"))).unwrap()
+    let cookie = cookie.map(|c| format!("av_session={c}"));
+    let mut headers = vec![("content-type", "application/x-www-form-urlencoded")];
+    headers.extend(cookie.as_deref().map(|c| ("cookie", c)));
+    request("POST", uri, None, &headers, body.join("&").as_str())
 }
 
 #[tokio::test]
@@ -728,7 +654,7 @@ async fn approval_page_login_and_decide() {
     let token = url.split("token=").nth(1).unwrap().to_string();
     let page_uri = format!("/approve/1?token={token}");
 
-    let r = send(&e.app, req("GET", &page_uri, None, None)).await;
+    let r = send(&e.state, req("GET", &page_uri, None, None)).await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.headers["content-type"]
         .to_str()
@@ -748,13 +674,13 @@ async fn approval_page_login_and_decide() {
         "/approve/2?token=",
         "/approve/zz",
     ] {
-        let r = send(&e.app, req("GET", bad, None, None)).await;
+        let r = send(&e.state, req("GET", bad, None, None)).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{bad}");
         assert!(r.text.contains("Invalid approval link"));
     }
 
     let r = send(
-        &e.app,
+        &e.state,
         form(
             "/approve/1/login",
             None,
@@ -769,7 +695,7 @@ async fn approval_page_login_and_decide() {
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert!(r.text.contains("Invalid email or password."));
     let r = send(
-        &e.app,
+        &e.state,
         form(
             "/approve/1/login",
             None,
@@ -795,7 +721,7 @@ async fn approval_page_login_and_decide() {
     let mut get = req("GET", &page_uri, None, None);
     get.headers_mut()
         .insert("cookie", format!("av_session={session}").parse().unwrap());
-    let r = send(&e.app, get).await;
+    let r = send(&e.state, get).await;
     assert!(r.text.contains("id=\"allow\""), "{}", r.text);
     let csrf = r
         .text
@@ -809,7 +735,7 @@ async fn approval_page_login_and_decide() {
 
     // A forged form (no valid form token) and a missing value are refused; nothing changes.
     let r = send(
-        &e.app,
+        &e.state,
         form(
             "/approve/1",
             Some(&session),
@@ -824,7 +750,7 @@ async fn approval_page_login_and_decide() {
     .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     let r = send(
-        &e.app,
+        &e.state,
         form(
             "/approve/1",
             Some(&session),
@@ -835,7 +761,7 @@ async fn approval_page_login_and_decide() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.text.contains("Enter a value for STRIPE_KEY."));
     let r = send(
-        &e.app,
+        &e.state,
         form(
             "/approve/1",
             None,
@@ -852,7 +778,7 @@ async fn approval_page_login_and_decide() {
     assert_eq!(credential(&e, "STRIPE_KEY"), None);
 
     let r = send(
-        &e.app,
+        &e.state,
         form(
             "/approve/1",
             Some(&session),
@@ -873,7 +799,7 @@ async fn approval_page_login_and_decide() {
         Some("sk_live_&=+ x")
     );
 
-    let r = send(&e.app, req("GET", &page_uri, None, None)).await;
+    let r = send(&e.state, req("GET", &page_uri, None, None)).await;
     assert!(r.text.contains("already been applied"));
 
     // Deny through the page records the default reason.
@@ -885,7 +811,7 @@ async fn approval_page_login_and_decide() {
     let mut get = req("GET", &format!("/approve/2?token={token2}"), None, None);
     get.headers_mut()
         .insert("cookie", format!("av_session={session}").parse().unwrap());
-    let text = send(&e.app, get).await.text;
+    let text = send(&e.state, get).await.text;
     let csrf2 = text
         .split("name=\"csrf\" value=\"")
         .nth(1)
@@ -896,7 +822,7 @@ async fn approval_page_login_and_decide() {
         .to_string();
     assert_ne!(csrf, csrf2, "form tokens are bound to the proposal");
     let r = send(
-        &e.app,
+        &e.state,
         form(
             "/approve/2",
             Some(&session),
@@ -906,7 +832,7 @@ async fn approval_page_login_and_decide() {
     .await;
     assert!(r.text.contains("Denied"));
     let r = send(
-        &e.app,
+        &e.state,
         req("GET", "/v1/admin/proposals/2", Some(&e.owner), None),
     )
     .await;
