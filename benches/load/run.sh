@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Loopback load comparison, one run: (a) direct HTTPS upstream, (b) nginx injecting a static
 # header, (c) agent-vault's proxy, (d) a bare Pingora pass-through (benches/examples/passthrough.rs),
-# at 64 and 1 connections, alternating cases round by round; then the flat-cost runs of (c):
+# (e) agent-vault logging a line per request (level info), at 64 and 1 connections, alternating
+# cases round by round; then the flat-cost runs of (c):
 # 100,000 extra tokens, 10,000 services, and token minting at 100/s during the run; last, the
 # SSE latency of (c) against a direct client (benches/examples/sse_latency.rs, its own HTTPS SSE
 # upstream; DESIGN: first event forwarded within 5 ms), appended to the summary.
@@ -20,7 +21,7 @@ AV_BIN="${AV_BIN:-$ROOT/target/release/agent-vault}"
 PASS_BIN="${PASS_BIN:-$ROOT/target/release/examples/passthrough}"
 SSE_BIN="${SSE_BIN:-$ROOT/target/release/examples/sse_latency}"
 ROUNDS="${ROUNDS:-3}"; DURATION="${DURATION:-10s}"; FLAT_ROUNDS="${FLAT_ROUNDS:-2}"
-AV_PORT="$PINGORA_PORT"; AV_ADMIN="$ADMIN_PORT"; PASS_PORT="$PINGORA2_PORT"
+AV_PORT="$PINGORA_PORT"; AV_ADMIN="$ADMIN_PORT"; PASS_PORT="$PINGORA2_PORT"; AV_INFO_PORT="${AV_INFO_PORT:-6388}"
 OUT="${1:-$RUN_DIR/av-results-$(date +%Y%m%d-%H%M%S)}"; mkdir -p "$OUT"
 trap stop_all EXIT
 stop_all
@@ -64,6 +65,15 @@ sleep 0.5
 curl -sf -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$AV_PORT/proxy/localhost:$UP_PORT/v1/models" >/dev/null \
   || { echo "agent-vault proxy check failed" >&2; cat "$RUN_DIR/agentvault.out" >&2; exit 1; }
 
+# (e) = (c) with the default log level (info: one structured line per request, to a file), as
+# a second --proxy-only process on the same database; (c) runs at warn, like nginx without an
+# access log.
+AGENT_VAULT_MASTER_PASSWORD=bench-master-password AGENT_VAULT_NETWORK_MODE=private \
+AGENT_VAULT_UPSTREAM_CA_FILE="$RUN_DIR/ca.crt" AGENT_VAULT_LOG=info \
+  start_bg avinfo "$AV_BIN" server --proxy-only --config "$RUN_DIR/agent-vault.yaml" \
+  --data-dir "$RUN_DIR/av-data" --proxy-port "$AV_INFO_PORT"
+wait_port "$AV_INFO_PORT"
+
 # --- measurement -----------------------------------------------------------------------
 url_of() {
   case $1 in
@@ -71,11 +81,12 @@ url_of() {
     b) echo "http://127.0.0.1:$NGX_PROXY_PORT/proxy/localhost:$UP_PORT/v1/models" ;;
     c*) echo "http://127.0.0.1:$AV_PORT/proxy/localhost:$UP_PORT/v1/models" ;;
     d*) echo "http://127.0.0.1:$PASS_PORT/proxy/localhost:$UP_PORT/v1/models" ;;
+    e) echo "http://127.0.0.1:$AV_INFO_PORT/proxy/localhost:$UP_PORT/v1/models" ;;
   esac
 }
-auth_of() { case $1 in c*) echo "Authorization: Bearer $TOKEN" ;; *) echo "Authorization: Bearer $AGENT_TOKEN" ;; esac; }
+auth_of() { case $1 in c*|e) echo "Authorization: Bearer $TOKEN" ;; *) echo "Authorization: Bearer $AGENT_TOKEN" ;; esac; }
 proxy_pids() {
-  case $1 in a) echo "" ;; b) children "$(pid_of nproxy)" ;; c*) pid_of agentvault ;; d*) pid_of passthrough ;; esac
+  case $1 in a) echo "" ;; b) children "$(pid_of nproxy)" ;; c*) pid_of agentvault ;; d*) pid_of passthrough ;; e) pid_of avinfo ;; esac
 }
 to_ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000}; printf "%.3f", v}'; }
 TCK=$(getconf CLK_TCK)
@@ -98,10 +109,10 @@ measure() { # measure ROUND CASE CONNS THREADS
   echo "ROUNDS=$ROUNDS DURATION=$DURATION  nginx: $($NGINX_BIN -v 2>&1)  wrk: $(wrk -v 2>&1 | head -1 | cut -c1-40)"
 } > "$OUT/env.txt"
 # shellcheck disable=SC2046
-for c in a b c d; do $(wrk_prefix) wrk -t1 -c8 -d2s -H "$(auth_of $c)" "$(url_of $c)" >/dev/null; done
+for c in a b c d e; do $(wrk_prefix) wrk -t1 -c8 -d2s -H "$(auth_of $c)" "$(url_of $c)" >/dev/null; done
 for r in $(seq 1 "$ROUNDS"); do
   for spec in 64:2 1:1; do
-    for c in a b c d; do measure "$r" "$c" "${spec%%:*}" "${spec##*:}"; done
+    for c in a b c d e; do measure "$r" "$c" "${spec%%:*}" "${spec##*:}"; done
   done
 done
 

@@ -14,6 +14,7 @@ names = {
     "b": "(b) nginx, static header injection",
     "c": "(c) agent-vault proxy",
     "d": "(d) bare Pingora pass-through",
+    "e": "(e) agent-vault, log level info (a line per request)",
     "c-base": "(c) flat-cost baseline: 1 service, 1 token",
     "c-100k-tokens": "(c) + 100,000 tokens",
     "c-10k-services": "(c) + 100,000 tokens + 10,000 services",
@@ -70,6 +71,7 @@ print()
 print("Ratios within each round (median over rounds):")
 print(f"- c=64 throughput (c)/(b) nginx = {fmt(ratio('c', 'b'))} (target >= 1.0)")
 print(f"- c=64 throughput (c)/(d) bare Pingora = {fmt(ratio('c', 'd'))} (target >= 0.9)")
+print(f"- c=64 throughput with a log line per request, (e)/(c) = {fmt(ratio('e', 'c'))}")
 print(f"- c=64 proxy CPU per request, (b)/(c) = {fmt(ratio('c', 'b', key='proxy_cpu_us_per_req', invert=True))}, "
       f"(d)/(c) = {fmt(ratio('c', 'd', key='proxy_cpu_us_per_req', invert=True))} (>= 1 means (c) is cheaper)")
 added = lambda x: per_round(lambda rnd: None if cell(rnd, x, "1", "p50_ms") is None or cell(rnd, "a", "1", "p50_ms") is None
