@@ -564,6 +564,8 @@ fn upstream_failures_answer_502_and_504() {
         "{}",
         r.text
     );
+    // The connection closes after a failure, and the answer says so (no reuse race).
+    assert_eq!(r.header("connection"), Some("close"));
 
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -83,6 +83,7 @@ fn main() {
         Command::Owner { command } => cmd::owner::run(command),
         Command::Catalog(args) => cmd::catalog::run(args),
     };
+    cmd::server::flush_logs();
     if let Err(e) = result {
         output::error(&e);
         std::process::exit(1);

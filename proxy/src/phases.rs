@@ -132,6 +132,15 @@ impl ProxyHttp for AgentVault {
     /// per-request context and filters cost time on every request for nothing.
     fn init_downstream_modules(&self, _modules: &mut HttpModules) {}
 
+    /// An agent hanging up mid-request is not a proxy error: our own request line records it.
+    fn suppress_error_log(&self, _session: &Session, _ctx: &Ctx, e: &Error) -> bool {
+        e.esource() == &ErrorSource::Downstream
+            && matches!(
+                e.etype(),
+                ErrorType::ConnectionClosed | ErrorType::ReadError | ErrorType::WriteError
+            )
+    }
+
     fn new_ctx(&self) -> Ctx {
         Ctx {
             started: Instant::now(),
@@ -278,6 +287,9 @@ impl ProxyHttp for AgentVault {
         if let Some(reply) = reply {
             if session.response_written().is_none() {
                 code = reply.status;
+                // The connection is not reused after a failure: say so, or a pooling client
+                // sends its next request into a closing socket.
+                session.set_keepalive(None);
                 if let Err(err) = reply.send(session).await {
                     tracing::debug!(error = %err, "could not send the error answer");
                 }
@@ -306,7 +318,7 @@ impl ProxyHttp for AgentVault {
             status,
             request_bytes = ctx.request_bytes,
             response_bytes = ctx.response_bytes,
-            latency_ms = ctx.started.elapsed().as_secs_f64() * 1000.0,
+            latency_ms = %format_args!("{:.3}", ctx.started.elapsed().as_secs_f64() * 1000.0),
             error = e.map(|e| e.etype().as_str()).unwrap_or(""),
             "proxied request"
         );

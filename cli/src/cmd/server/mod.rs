@@ -11,6 +11,8 @@ mod dev;
 mod password;
 mod runtime;
 
+pub use runtime::flush_logs;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
