@@ -1,6 +1,7 @@
 //! Accounts end to end: the first owner, a second user verified with the code from the server
 //! log, logins through the API and the CLI, password changes and resets, account deletion, the
-//! init gate, rate limits over real sockets, and that secrets stay out of answers and logs.
+//! init gate, rate limits over real sockets, that secrets stay out of answers and logs, and the
+//! CLI's first-run setup on a terminal (driven through `script`).
 
 use std::io::Write;
 use std::process::{Output, Stdio};
@@ -400,5 +401,116 @@ fn rate_limits_over_sockets() {
     assert_eq!(
         (r.status, r.s("error")),
         (429, "Too many requests, try again later")
+    );
+}
+
+/// `agent-vault <args>` on a terminal: (success, everything it printed).
+fn on_terminal(s: &Server, args: &str, typed: &str) -> (bool, String) {
+    let (ok, stdout, stderr) = text(s.on_terminal(args, typed));
+    (ok, stdout + &stderr)
+}
+
+/// The saved CLI login, if any.
+fn saved_session(s: &Server) -> Option<serde_json::Value> {
+    let text = std::fs::read_to_string(s.cli_dir().join("session.json")).ok()?;
+    Some(serde_json::from_str(&text).expect("session.json is JSON"))
+}
+
+/// Whether a `vault list` table shows the default vault with the admin role.
+fn lists_default_vault(out: &str) -> bool {
+    out.lines()
+        .any(|l| l.contains(" default ") && l.contains(" admin "))
+}
+
+#[test]
+fn first_run_setup_creates_the_owner_and_continues_the_command() {
+    let s = Server::start();
+
+    // Without a terminal nothing is asked: the exact error of a missing login.
+    let (ok, _, stderr) = cli(&s, &["vault", "list"]);
+    assert!(!ok);
+    assert_eq!(
+        stderr.trim(),
+        "Error: not logged in, run 'agent-vault auth login' first"
+    );
+
+    // A custom URL must be http(s).
+    let (ok, out) = on_terminal(&s, "vault list", "2\nftp://example.com\n");
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(
+            "invalid server URL \"ftp://example.com\": it must start with http:// or https://"
+        ),
+        "{out}"
+    );
+
+    // On a terminal: custom URL (the server's ephemeral port, trailing `/` trimmed), then the
+    // owner account, then the original command runs.
+    let typed = format!(
+        "2\n{}/\nowner@example.com\nowner-password-1\nowner-password-1\n",
+        s.admin
+    );
+    let (ok, out) = on_terminal(&s, "vault list", &typed);
+    assert!(ok, "{out}");
+    for want in [
+        "You are not logged in to Agent Vault yet",
+        "Where is your Agent Vault server?",
+        "Local server (http://127.0.0.1:14321)",
+        "This server has no accounts yet. Create the owner account:",
+        "✓ Owner account created.",
+        "✓ Logged in as owner@example.com.",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+    assert!(lists_default_vault(&out), "{out}");
+    let saved = saved_session(&s).expect("session.json saved");
+    assert_eq!(saved["address"], s.admin.as_str());
+    assert!(saved["token"]
+        .as_str()
+        .unwrap_or("")
+        .starts_with("av_sess_"));
+
+    // The saved login is used as is from now on, terminal or not.
+    let (ok, stdout, stderr) = cli(&s, &["vault", "list"]);
+    assert!(ok && lists_default_vault(&stdout), "{stdout}{stderr}");
+}
+
+#[test]
+fn first_run_setup_logs_in_to_a_server_that_has_an_owner() {
+    let s = Server::start();
+    s.register_owner();
+
+    // "Create account" makes a member that must be verified first: the setup stops there.
+    let typed = format!(
+        "2\n{}\n2\nbob@example.com\nbob-password-1\nbob-password-1\n",
+        s.admin
+    );
+    let (ok, out) = on_terminal(&s, "vault list", &typed);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("Ask your Agent Vault instance owner for the verification code"),
+        "{out}"
+    );
+    let hint = format!(
+        "Error: verify the account with 'agent-vault auth verify --email bob@example.com \
+         --code <code> --address {}', then run this command again",
+        s.admin
+    );
+    assert!(out.contains(&hint), "{out}");
+    assert!(saved_session(&s).is_none());
+
+    // "Log in" with the owner's credentials, then the command runs.
+    let typed = format!("2\n{}\n1\nowner@example.com\nowner-password-1\n", s.admin);
+    let (ok, out) = on_terminal(&s, "vault list", &typed);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("Do you have an account on this server?"),
+        "{out}"
+    );
+    assert!(out.contains("✓ Logged in as owner@example.com."), "{out}");
+    assert!(lists_default_vault(&out), "{out}");
+    assert_eq!(
+        saved_session(&s).expect("session.json saved")["address"],
+        s.admin.as_str()
     );
 }

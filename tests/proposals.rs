@@ -1002,8 +1002,7 @@ fn cli_review_walks_pending_proposals_on_a_terminal() {
     server.login_cli(&owner);
     // `script` gives the CLI a real terminal; the answers are typed into it in order:
     // #1 approve (accepting the agent's value), #2 reject with a reason, #3 skip.
-    let c = on_terminal(&server, "vault proposal review");
-    let out = run(c, Some("a\ny\nr\nwrong vault\ns\n"));
+    let out = server.on_terminal("vault proposal review", "a\ny\nr\nwrong vault\ns\n");
     let text = stdout(&out);
     assert!(out.status.success(), "{text}{}", stderr(&out));
     assert!(text.contains("Approved: #1"), "{text}");
@@ -1025,22 +1024,6 @@ fn cli_review_walks_pending_proposals_on_a_terminal() {
     );
 }
 
-/// The CLI run inside `script`, which gives it a real terminal (prompts, hidden input).
-fn on_terminal(server: &Server, args: &str) -> std::process::Command {
-    let bin = env!("CARGO_BIN_EXE_agent-vault");
-    let cli = server.cli();
-    let mut c = std::process::Command::new("script");
-    c.args(["-q", "-e", "-c", &format!("{bin} {args}"), "/dev/null"])
-        .current_dir(cli.get_current_dir().expect("cwd"));
-    for (k, v) in cli.get_envs() {
-        match v {
-            Some(v) => c.env(k, v),
-            None => c.env_remove(k),
-        };
-    }
-    c
-}
-
 #[test]
 fn cli_approve_prompts_for_missing_values() {
     let server = dev_server();
@@ -1049,10 +1032,7 @@ fn cli_approve_prompts_for_missing_values() {
     let agent = agent_token(&server, &owner, "prompt-agent", "proxy");
     assert_eq!(propose(&server, &agent, upstream_proposal()).status, 201);
     server.login_cli(&owner);
-    let out = run(
-        on_terminal(&server, "vault proposal approve 1"),
-        Some("y\ntyped-at-the-prompt\n"),
-    );
+    let out = server.on_terminal("vault proposal approve 1", "y\ntyped-at-the-prompt\n");
     let text = stdout(&out);
     assert!(out.status.success(), "{text}{}", stderr(&out));
     assert!(text.contains("Value for ECHO_TOKEN"), "{text}");

@@ -558,32 +558,6 @@ fn cli_clear_asks_unless_yes() {
     assert_eq!(out, "vault: default\nservices: []\n");
 }
 
-/// Runs `agent-vault <args>` on a pseudo-terminal (through util-linux `script`), typing
-/// `input`; `None` when `script` is not installed.
-fn on_terminal(server: &Server, args: &str, input: &str) -> Option<std::process::Output> {
-    std::process::Command::new("script")
-        .arg("--version")
-        .output()
-        .ok()?;
-    let bin = env!("CARGO_BIN_EXE_agent-vault");
-    let mut child = std::process::Command::new("script")
-        .args(["-qec", &format!("{bin} {args}"), "/dev/null"])
-        .current_dir(&server.home)
-        .env("HOME", &server.home)
-        .env("NO_COLOR", "1")
-        .env_remove("AGENT_VAULT_ADDR")
-        .env_remove("AGENT_VAULT_VAULT")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .ok()?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(input.as_bytes()).expect("type input");
-    }
-    Some(child.wait_with_output().expect("script"))
-}
-
 #[test]
 fn cli_interactive_builder_on_a_terminal() {
     let server = Server::start();
@@ -607,10 +581,7 @@ fn cli_interactive_builder_on_a_terminal() {
     ]
     .join("\n")
         + "\n";
-    let Some(out) = on_terminal(&server, "vault service set", &typed) else {
-        eprintln!("skipped: util-linux `script` is not installed");
-        return;
-    };
+    let out = server.on_terminal("vault service set", &typed);
     let shown = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{shown}");
     assert!(
@@ -638,7 +609,7 @@ fn cli_interactive_builder_on_a_terminal() {
 
     // With services present it asks whether to append; "replace" starts over.
     let typed = "replace\nhooks.slack.com\n\n2\nSLACK_USER\nn\nn\ny\n";
-    let out = on_terminal(&server, "vault service set", typed).expect("script");
+    let out = server.on_terminal("vault service set", typed);
     assert!(
         out.status.success(),
         "{}",

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Result};
 use serde_json::Value;
 
-use crate::state;
+use crate::{prompt, setup, state};
 
 /// A client bound to one server address and (optionally) one token.
 pub struct Client {
@@ -38,10 +38,15 @@ impl Client {
         c
     }
 
-    /// The saved login; `--address` / `AGENT_VAULT_ADDR` override its address.
+    /// The saved login (`ensureSession`); `--address` / `AGENT_VAULT_ADDR` override its
+    /// address. Without one, a person at a terminal goes through the first-run setup, and
+    /// anything else gets the "not logged in" error.
     pub fn logged_in(address_flag: Option<&str>) -> Result<Client> {
-        let saved = state::load_session()
-            .ok_or_else(|| anyhow!("not logged in, run 'agent-vault auth login' first"))?;
+        let saved = match state::load_session() {
+            Some(saved) => saved,
+            None if prompt::stdin_is_tty() => setup::run()?,
+            None => bail!("not logged in, run 'agent-vault auth login' first"),
+        };
         let address = address_flag
             .filter(|s| !s.is_empty())
             .map(str::to_string)

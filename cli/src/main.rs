@@ -6,6 +6,7 @@ mod cmd;
 mod config;
 mod output;
 mod prompt;
+mod setup;
 mod state;
 
 use clap::{Parser, Subcommand};

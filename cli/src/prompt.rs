@@ -1,4 +1,5 @@
-//! Asking the person at the terminal: hidden passwords, confirmations, and `--password-stdin`.
+//! Asking the person at the terminal: hidden passwords, menus, confirmations, and
+//! `--password-stdin`.
 
 use std::io::{BufRead, IsTerminal, Write};
 
@@ -29,6 +30,31 @@ pub fn line(prompt: &str) -> Result<String> {
     eprint!("{prompt}");
     std::io::stderr().flush()?;
     stdin_line()
+}
+
+/// Shows a numbered menu on stderr and asks until the answer is one of `choices` (by number
+/// or name); an empty answer picks `default`.
+pub fn choose(question: &str, choices: &[&str], default: usize) -> Result<usize> {
+    eprintln!("{question}");
+    for (i, c) in choices.iter().enumerate() {
+        eprintln!("  {}) {c}", i + 1);
+    }
+    loop {
+        let answer = line(&format!("Choice [{}]: ", default + 1))?;
+        let answer = answer.trim();
+        if answer.is_empty() {
+            return Ok(default);
+        }
+        if let Ok(n) = answer.parse::<usize>() {
+            if (1..=choices.len()).contains(&n) {
+                return Ok(n - 1);
+            }
+        }
+        if let Some(i) = choices.iter().position(|c| c.eq_ignore_ascii_case(answer)) {
+            return Ok(i);
+        }
+        eprintln!("Please answer 1-{}.", choices.len());
+    }
 }
 
 /// Asks a yes/no question; `default` is the answer to an empty line. Without a terminal the

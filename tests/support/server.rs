@@ -230,6 +230,33 @@ impl Server {
         cmd
     }
 
+    /// Runs `agent-vault <args>` like [`Server::cli`] but on a real terminal: inside `script`
+    /// (util-linux), which gives it a pseudo-TTY for prompts and hidden input. `typed` is what
+    /// the user types, answers separated by newlines.
+    pub fn on_terminal(&self, args: &str, typed: &str) -> std::process::Output {
+        let cli = self.cli();
+        let bin = env!("CARGO_BIN_EXE_agent-vault");
+        let mut c = Command::new("script");
+        c.args(["-q", "-e", "-c", &format!("{bin} {args}"), "/dev/null"])
+            .current_dir(cli.get_current_dir().expect("cwd"));
+        for (k, v) in cli.get_envs() {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+        }
+        let mut child = c
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("util-linux `script` runs agent-vault");
+        if let Some(mut stdin) = child.stdin.take() {
+            std::io::Write::write_all(&mut stdin, typed.as_bytes()).expect("type the answers");
+        }
+        child.wait_with_output().expect("script finishes")
+    }
+
     /// A fresh HTTP client.
     pub fn http(&self) -> Http {
         Http::new()

@@ -50,19 +50,44 @@ pub struct Creds {
 
 impl Creds {
     fn email(&self) -> Result<String> {
-        let email = match &self.email {
-            Some(e) => e.trim().to_string(),
+        match &self.email {
+            Some(e) => check_email(e),
             None if self.password_stdin => bail!("--email is required with --password-stdin"),
-            None => prompt::line("Email: ")?.trim().to_string(),
-        };
-        if email.is_empty() {
-            bail!("email is required");
+            None => ask_email(),
         }
-        if !email.contains('@') {
-            bail!("invalid email address {email:?}");
-        }
-        Ok(email)
     }
+}
+
+/// Prompts for an account email and checks it.
+pub fn ask_email() -> Result<String> {
+    check_email(&prompt::line("Email: ")?)
+}
+
+fn check_email(raw: &str) -> Result<String> {
+    let email = raw.trim().to_string();
+    if email.is_empty() {
+        bail!("email is required");
+    }
+    if !email.contains('@') {
+        bail!("invalid email address {email:?}");
+    }
+    Ok(email)
+}
+
+/// Prompts for a new account password (hidden) and its confirmation.
+pub fn ask_new_password() -> Result<String> {
+    let password = check_new_password(prompt::password("Password: ")?)?;
+    if prompt::password("Confirm password: ")? != password {
+        bail!("passwords do not match");
+    }
+    Ok(password)
+}
+
+fn check_new_password(password: String) -> Result<String> {
+    if password.len() < 8 {
+        bail!("password must be at least 8 characters");
+    }
+    Ok(password)
 }
 
 /// Runs a subcommand.
@@ -91,7 +116,14 @@ fn login(c: Creds) -> Result<()> {
     } else {
         prompt::password("Password: ")?
     };
-    let api = Client::anonymous(&address);
+    log_in(&address, &email, &password)?;
+    output::success("Login successful.");
+    Ok(())
+}
+
+/// `POST /v1/auth/login` and save the session in `~/.agent-vault/session.json`.
+pub fn log_in(address: &str, email: &str, password: &str) -> Result<SavedSession> {
+    let api = Client::anonymous(address);
     let (status, body) = api.send(
         "POST",
         "/v1/auth/login",
@@ -108,37 +140,26 @@ fn login(c: Creds) -> Result<()> {
     if token.is_empty() {
         bail!("the server did not return a session token");
     }
-    state::save_session(&SavedSession {
+    let saved = SavedSession {
         token: token.to_string(),
-        address,
-    })?;
-    output::success("Login successful.");
-    Ok(())
+        address: api.address,
+    };
+    state::save_session(&saved)?;
+    Ok(saved)
 }
 
 fn register(c: Creds) -> Result<()> {
     let address = state::resolve_address(c.address.as_deref());
     let email = c.email()?;
     let password = if c.password_stdin {
-        prompt::stdin_line()?
+        check_new_password(prompt::stdin_line()?)?
     } else {
-        let p = prompt::password("Password: ")?;
-        if p.len() >= 8 && prompt::password("Confirm password: ")? != p {
-            bail!("passwords do not match");
-        }
-        p
+        ask_new_password()?
     };
-    if password.len() < 8 {
-        bail!("password must be at least 8 characters");
-    }
     let api = Client::anonymous(&address);
-    let body = api.post(
-        "/v1/auth/register",
-        &json!({ "email": email, "password": password }),
-    )?;
-    let message = output::s(&body, "message");
-    if body.get("requires_verification").and_then(|v| v.as_bool()) != Some(true) {
-        output::success(message);
+    let (message, needs_verification) = create_account(&api, &email, &password)?;
+    if !needs_verification {
+        output::success(&message);
         return Ok(());
     }
     println!("{message}");
@@ -150,6 +171,18 @@ fn register(c: Creds) -> Result<()> {
     }
     let code = prompt::line("Verification code: ")?;
     verify(&api, &email, code.trim())
+}
+
+/// `POST /v1/auth/register`: the server's message and whether the new account must be
+/// verified before it can log in (the first account never needs it).
+pub fn create_account(api: &Client, email: &str, password: &str) -> Result<(String, bool)> {
+    let body = api.post(
+        "/v1/auth/register",
+        &json!({ "email": email, "password": password }),
+    )?;
+    let needs_verification =
+        body.get("requires_verification").and_then(|v| v.as_bool()) == Some(true);
+    Ok((output::s(&body, "message").to_string(), needs_verification))
 }
 
 fn verify(api: &Client, email: &str, code: &str) -> Result<()> {

@@ -170,30 +170,6 @@ fn clear(client: &Client, vault: &str, yes: bool) -> Result<()> {
     Ok(())
 }
 
-/// Asks until the answer is one of `choices` (by number or name); empty picks `default`.
-fn choose(question: &str, choices: &[&str], default: usize) -> Result<usize> {
-    eprintln!("{question}");
-    for (i, c) in choices.iter().enumerate() {
-        eprintln!("  {}) {c}", i + 1);
-    }
-    loop {
-        let answer = prompt::line(&format!("Choice [{}]: ", default + 1))?;
-        let answer = answer.trim();
-        if answer.is_empty() {
-            return Ok(default);
-        }
-        if let Ok(n) = answer.parse::<usize>() {
-            if (1..=choices.len()).contains(&n) {
-                return Ok(n - 1);
-            }
-        }
-        if let Some(i) = choices.iter().position(|c| c.eq_ignore_ascii_case(answer)) {
-            return Ok(i);
-        }
-        eprintln!("Please answer 1-{}.", choices.len());
-    }
-}
-
 /// Asks for a non-empty line.
 fn required(question: &str) -> Result<String> {
     loop {
@@ -241,7 +217,7 @@ fn custom_header(known: &[String]) -> Result<(String, String)> {
         "{{ KEY }}",
         "custom template",
     ];
-    let form = choose("Header value:", &forms, 0)?;
+    let form = prompt::choose("Header value:", &forms, 0)?;
     let value = if form == 4 {
         required("Template (credentials as {{ KEY }}): ")?
     } else {
@@ -265,7 +241,7 @@ fn build_service(known: &[String], existing: &[Service]) -> Result<Service> {
     }
     let description = prompt::line("Description (optional): ")?.trim().to_string();
     let kinds = ["bearer", "basic", "api-key", "custom"];
-    let kind = choose("Auth method:", &kinds, 0)?;
+    let kind = prompt::choose("Auth method:", &kinds, 0)?;
     let mut auth = Auth {
         kind: kinds[kind].to_string(),
         ..Auth::default()
@@ -319,7 +295,7 @@ fn interactive(client: &Client, vault: &str) -> Result<()> {
     let mut services = if current.is_empty() {
         Vec::new()
     } else {
-        let keep = choose(
+        let keep = prompt::choose(
             &format!(
                 "Vault {vault:?} has {} service(s). Add to them or replace them?",
                 current.len()
