@@ -514,3 +514,22 @@ fn first_run_setup_logs_in_to_a_server_that_has_an_owner() {
         s.admin.as_str()
     );
 }
+
+#[test]
+fn auth_login_on_a_terminal_asks_for_the_server_when_none_is_known() {
+    let s = Server::start();
+    s.register_owner();
+    let typed = format!("2\n{}/\nowner@example.com\nowner-password-1\n", s.admin);
+    let (ok, out) = on_terminal(&s, "auth login", &typed);
+    assert!(ok, "{out}");
+    assert!(out.contains("Where is your Agent Vault server?"), "{out}");
+    assert!(out.contains("Login successful"), "{out}");
+    assert_eq!(
+        saved_session(&s).expect("session.json saved")["address"],
+        s.admin.as_str()
+    );
+    // Once an address is known (here the saved login), it is used without asking.
+    let (ok, out) = on_terminal(&s, "auth login", "owner@example.com\nowner-password-1\n");
+    assert!(ok, "{out}");
+    assert!(!out.contains("Where is your Agent Vault server?"), "{out}");
+}

@@ -38,7 +38,7 @@ pub fn run() -> Result<SavedSession> {
 }
 
 /// The local server or a custom `http(s)://` URL, without a trailing `/`.
-fn hosting() -> Result<String> {
+pub fn hosting() -> Result<String> {
     let local = format!("Local server ({})", state::DEFAULT_ADDRESS);
     if prompt::choose(
         "Where is your Agent Vault server?",

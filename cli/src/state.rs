@@ -112,6 +112,12 @@ pub fn resolve_vault(flag: Option<&str>) -> String {
 
 /// Server address: `--address` > `AGENT_VAULT_ADDR` > saved login > the local default.
 pub fn resolve_address(flag: Option<&str>) -> String {
+    known_address(flag).unwrap_or_else(|| DEFAULT_ADDRESS.to_string())
+}
+
+/// The server address the user has given somewhere (`--address`, `AGENT_VAULT_ADDR`, the
+/// saved login), without a trailing `/`.
+pub fn known_address(flag: Option<&str>) -> Option<String> {
     flag.filter(|s| !s.is_empty())
         .map(str::to_string)
         .or_else(|| {
@@ -120,7 +126,5 @@ pub fn resolve_address(flag: Option<&str>) -> String {
                 .filter(|s| !s.is_empty())
         })
         .or_else(|| load_session().map(|s| s.address))
-        .unwrap_or_else(|| DEFAULT_ADDRESS.to_string())
-        .trim_end_matches('/')
-        .to_string()
+        .map(|a| a.trim_end_matches('/').to_string())
 }

@@ -9,6 +9,7 @@ use serde_json::json;
 use crate::client::{self, Client};
 use crate::output;
 use crate::prompt;
+use crate::setup;
 use crate::state::{self, SavedSession};
 
 /// Subcommands.
@@ -109,7 +110,12 @@ pub fn run(cmd: AuthCmd) -> Result<()> {
 }
 
 fn login(c: Creds) -> Result<()> {
-    let address = state::resolve_address(c.address.as_deref());
+    // With no address given anywhere, a person at a terminal picks the server (§5.3).
+    let address = match state::known_address(c.address.as_deref()) {
+        Some(address) => address,
+        None if !c.password_stdin && prompt::stdin_is_tty() => setup::hosting()?,
+        None => state::DEFAULT_ADDRESS.to_string(),
+    };
     let email = c.email()?;
     let password = if c.password_stdin {
         prompt::stdin_line()?
