@@ -376,6 +376,19 @@ fn session_cookie_authenticates_and_never_reaches_upstream() {
         .send();
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+    assert!(r.json["headers"].get("cookie").is_none(), "{}", r.text);
+    // Other cookies pass untouched.
+    let r = s
+        .http
+        .get(&s.target("/echo"))
+        .bearer(&session)
+        .header("Cookie", "theme=dark;lang=en")
+        .send();
+    assert_eq!(
+        r.json["headers"]["cookie"], "theme=dark;lang=en",
+        "{}",
+        r.text
+    );
 }
 
 #[test]

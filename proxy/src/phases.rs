@@ -193,7 +193,14 @@ impl ProxyHttp for AgentVault {
         up.set_raw_path(&target.path)?;
         up.remove_header(&header::AUTHORIZATION);
         up.remove_header(&X_VAULT);
-        if up.headers.contains_key(header::COOKIE) {
+        let carries_session =
+            |v: &HeaderValue| token::cookie(v.as_bytes(), token::SESSION_COOKIE).is_some();
+        if up
+            .headers
+            .get_all(header::COOKIE)
+            .iter()
+            .any(carries_session)
+        {
             strip_session_cookie(up)?;
         }
         up.insert_header(header::HOST, target.host_header())?;
