@@ -324,6 +324,14 @@ fn injects_each_auth_type_and_applies_header_rules() {
     let r = s.get_as_agent(&agent, "/set-cookie");
     assert_eq!(r.status, 200);
     assert!(r.header("set-cookie").is_none());
+    // Hop-by-hop response fields, and those `Connection` names, stop at the proxy.
+    let r = s.get_as_agent(&agent, "/hop-by-hop");
+    assert_eq!(r.status, 200);
+    for gone in ["x-upstream-hop", "keep-alive", "upgrade", "trailer"] {
+        assert!(r.header(gone).is_none(), "{gone} passed through");
+    }
+    assert_eq!(r.header("x-upstream-kept"), Some("yes"));
+    assert_eq!(r.header("connection"), Some("keep-alive"));
     let r = s.get_as_agent(&agent, "/redirect?to=/elsewhere");
     assert_eq!(r.status, 302);
     assert_eq!(r.header("location"), Some("/elsewhere"));
@@ -389,6 +397,37 @@ fn session_cookie_authenticates_and_never_reaches_upstream() {
         "{}",
         r.text
     );
+}
+
+#[test]
+fn one_log_line_per_request_reaches_the_log_by_the_time_the_server_exits() {
+    let mut s = Setup::start();
+    s.set_credentials(json!({"TOKEN": "log-line-secret"}));
+    s.set_services(json!([{"host": "localhost", "auth": {"type": "bearer", "token": "TOKEN"}}]));
+    let agent = s.agent("logger");
+    within_one_second("services", || s.get_as_agent(&agent, "/echo").status == 200);
+    assert_eq!(s.get_as_agent(&agent, "/status/418").status, 418);
+    // Lines are written by a background writer; stopping the server flushes the queue.
+    assert!(s.server.stop().success());
+    let log = s.server.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("proxied request") && l.contains("status=418"))
+        .unwrap_or_else(|| panic!("no request line for the 418:\n{log}"));
+    for field in [
+        "caller=\"agent\"",
+        "agent=\"logger\"",
+        "vault=\"default\"",
+        "method=GET",
+        "latency_ms=",
+    ] {
+        assert!(line.contains(field), "{field} missing: {line}");
+    }
+    assert!(
+        line.contains(&format!("host=\"{}\"", s.up.host())),
+        "{line}"
+    );
+    assert!(!log.contains("log-line-secret") && !log.contains(&agent));
 }
 
 #[test]

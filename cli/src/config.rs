@@ -329,10 +329,17 @@ fn parse_host(h: &str) -> Result<IpAddr> {
 }
 
 fn check_url(u: &str) -> Result<()> {
-    if !(u.starts_with("http://") || u.starts_with("https://")) || u.len() <= "https://".len() {
+    if !is_http_url(u) {
         bail!("`{u}` must start with http:// or https://");
     }
     Ok(())
+}
+
+/// An `http://` or `https://` URL with something after the scheme.
+pub fn is_http_url(u: &str) -> bool {
+    u.strip_prefix("http://")
+        .or_else(|| u.strip_prefix("https://"))
+        .is_some_and(|rest| !rest.is_empty())
 }
 
 fn check_filter(f: &str) -> Result<()> {
@@ -558,7 +565,7 @@ impl Settings {
             // Like nginx's `worker_processes auto`: every CPU the process may run on.
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             // One single-threaded runtime per thread, connections spread across them: no
-            // cross-thread wake-ups on the request path (about +20% requests per CPU in the
+            // cross-thread wake-ups on the request path (+7% to +20% requests per CPU in the
             // load benchmarks, `benches/README.md`).
             work_stealing: false,
             ..ServerConf::default()

@@ -12,8 +12,8 @@ mod state;
 use clap::{Parser, Subcommand};
 
 /// mimalloc instead of the system allocator: Pingora allocates on every request (headers,
-/// buffers, futures), and glibc malloc cost the proxy about 5-10% of its CPU per request in
-/// the load benchmarks (`benches/README.md`).
+/// buffers, futures), and glibc malloc cost the proxy roughly a tenth more CPU per request in
+/// a side-by-side check (`benches/README.md`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

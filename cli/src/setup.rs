@@ -11,6 +11,7 @@ use anyhow::{bail, Result};
 
 use crate::client::Client;
 use crate::cmd::auth;
+use crate::config;
 use crate::prompt;
 use crate::state::{self, SavedSession};
 
@@ -50,10 +51,7 @@ pub fn hosting() -> Result<String> {
     }
     let url = prompt::line("Server URL (http:// or https://): ")?;
     let url = url.trim().trim_end_matches('/');
-    let host = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"));
-    if host.is_none_or(str::is_empty) {
+    if !config::is_http_url(url) {
         bail!("invalid server URL {url:?}: it must start with http:// or https://");
     }
     Ok(url.to_string())

@@ -11,6 +11,8 @@
 //! - `/slow?ms=N`: waits N ms before the headers, then echoes.
 //! - `/status/N`: answers status N with the echo body.
 //! - `/set-cookie`: echoes with `Set-Cookie: upstream_session=secret; Path=/`.
+//! - `/hop-by-hop`: echoes with hop-by-hop fields (`Connection` naming `X-Upstream-Hop`,
+//!   `X-Upstream-Hop`, `Keep-Alive`, `Upgrade`, `Trailer`) and an end-to-end `X-Upstream-Kept`.
 //! - `/ws`: a WebSocket echo (text, binary, ping -> pong, close).
 //!
 //! Every echoed request is also recorded ([`Upstream::requests`]).
@@ -482,6 +484,18 @@ where
                     &echo_bytes,
                 )
                 .await?;
+            }
+            "/hop-by-hop" => {
+                let fields = [
+                    json_ct,
+                    ("connection", "keep-alive, X-Upstream-Hop".to_string()),
+                    ("x-upstream-hop", "drop".to_string()),
+                    ("keep-alive", "timeout=5".to_string()),
+                    ("upgrade", "h2c".to_string()),
+                    ("trailer", "x-checksum".to_string()),
+                    ("x-upstream-kept", "yes".to_string()),
+                ];
+                write_full(w, 200, &fields, &echo_bytes).await?;
             }
             p if p.starts_with("/status/") => {
                 let status: u16 = p["/status/".len()..]
