@@ -545,7 +545,12 @@ fn websocket_echo(s: &Setup, token: &str) {
         crate::support::ws::write_frame(&mut st, 0x1, b"hello through the vault", mask)
             .await
             .unwrap();
-        let (op, payload) = crate::support::ws::read_frame(&mut st).await.unwrap().unwrap();
+        let (op, payload) = crate::support::ws::read_frame(&mut st).await.unwrap().unwrap_or_else(|| {
+                panic!(
+                    "the proxy closed the WebSocket before the echo; handshake:\n{head}\nserver log:\n{}",
+                    s.server.log()
+                )
+            });
         assert_eq!((op, payload.as_slice()), (0x1, &b"hello through the vault"[..]));
         crate::support::ws::write_frame(&mut st, 0x8, b"", mask)
             .await
