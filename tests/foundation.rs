@@ -148,6 +148,39 @@ fn bad_input_gets_json_errors() {
     assert_eq!(s.http().get(&s.url("/health")).send().status, 200);
 }
 
+/// An early answer (here a 401 before the handler reads anything) must not cost the client its
+/// keep-alive connection: the body that was still in flight is read, and the next request on the
+/// same socket gets its answer.
+#[test]
+fn early_answers_keep_the_connection_when_the_body_arrives_late() {
+    use std::io::{Read, Write};
+    let s = Server::start();
+    s.register_owner();
+    let addr = s.admin.trim_start_matches("http://");
+    let mut sock = std::net::TcpStream::connect(addr).expect("connect to admin");
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let body = "{\"name\":\"x\"}";
+    write!(
+        sock,
+        "POST /v1/agents/ghost/rotate HTTP/1.1\r\nHost: {addr}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    write!(
+        sock,
+        "{body}GET /health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut all = String::new();
+    sock.read_to_string(&mut all).expect("read both answers");
+    assert!(all.starts_with("HTTP/1.1 401"), "{all}");
+    assert_eq!(all.matches("HTTP/1.1 ").count(), 2, "{all}");
+    assert!(all.contains("HTTP/1.1 200"), "{all}");
+}
+
 #[test]
 fn gated_routes_answer_503_until_the_first_owner_exists() {
     let s = Server::start();

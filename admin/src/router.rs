@@ -5,7 +5,7 @@ use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::any;
 use axum::Router;
 
-use crate::body::MAX_JSON_BODY;
+use crate::body::{self, MAX_JSON_BODY};
 use crate::middleware;
 use crate::routes;
 use crate::state::AppState;
@@ -45,5 +45,6 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .layer(from_fn(middleware::security_headers))
+        .layer(from_fn(body::read_first))
         .with_state(state)
 }
