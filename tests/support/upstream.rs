@@ -16,6 +16,11 @@
 //! - `/ws`: a WebSocket echo (text, binary, ping -> pong, close).
 //!
 //! Every echoed request is also recorded ([`Upstream::requests`]).
+//!
+//! [`Upstream::start_eager_websocket`] starts a variant that answers every connection with a
+//! WebSocket `101` (for [`ws::SAMPLE_KEY`]) in its first TLS flight (TLS 1.3 half-RTT data),
+//! so the answer is in the proxy's socket before the proxy has even sent the request; then it
+//! records the request and echoes frames. No upstream can answer sooner.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -104,6 +109,15 @@ pub struct Upstream {
 impl Upstream {
     /// Starts a new upstream on an ephemeral port.
     pub fn start() -> Upstream {
+        Upstream::start_mode(false)
+    }
+
+    /// Starts an upstream whose `101` is on the wire before the handshake request is read.
+    pub fn start_eager_websocket() -> Upstream {
+        Upstream::start_mode(true)
+    }
+
+    fn start_mode(eager_websocket: bool) -> Upstream {
         let ca = test_ca();
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut config = rustls::ServerConfig::builder_with_provider(provider)
@@ -116,6 +130,7 @@ impl Upstream {
             )
             .expect("tls config");
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        config.send_half_rtt_data = eager_websocket;
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -136,8 +151,20 @@ impl Upstream {
                 let acceptor = acceptor.clone();
                 let recorded = recorded.clone();
                 tokio::spawn(async move {
-                    if let Ok(tls) = acceptor.accept(tcp).await {
-                        let _ = serve(tls, recorded).await;
+                    let accepted = acceptor.accept_with(tcp, |conn| {
+                        if eager_websocket {
+                            // Queued now, sent right after the server's Finished.
+                            let answer = ws::accept_answer(ws::SAMPLE_KEY);
+                            let _ =
+                                std::io::Write::write_all(&mut conn.writer(), answer.as_bytes());
+                        }
+                    });
+                    if let Ok(tls) = accepted.await {
+                        let _ = if eager_websocket {
+                            serve_eager_websocket(tls, recorded).await
+                        } else {
+                            serve(tls, recorded).await
+                        };
                     }
                 });
             }
@@ -373,6 +400,20 @@ async fn write_full<W: AsyncWrite + Unpin>(
         w.write_all(body).await?;
     }
     w.flush().await
+}
+
+/// The rest of an eager WebSocket connection (its `101` went out with the handshake).
+async fn serve_eager_websocket<S>(stream: S, recorded: Arc<Mutex<Vec<Value>>>) -> Io
+where
+    S: tokio::io::AsyncRead + AsyncWrite + Unpin,
+{
+    let mut stream = BufReader::new(stream);
+    let Some(head) = read_head(&mut stream).await? else {
+        return Ok(());
+    };
+    let e = echo(&head, 0, &hex::encode(Sha256::digest(b"")), b"");
+    recorded.lock().unwrap_or_else(|p| p.into_inner()).push(e);
+    ws::echo(stream).await
 }
 
 async fn serve<S>(stream: S, recorded: Arc<Mutex<Vec<Value>>>) -> Io

@@ -13,14 +13,31 @@ pub fn accept_key(key: &str) -> String {
     base64(&sha1(format!("{key}{GUID}").as_bytes()))
 }
 
+/// The RFC 6455 sample `Sec-WebSocket-Key`, which the test clients send.
+pub const SAMPLE_KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+
 /// Answers the upgrade and echoes frames until close or EOF.
 pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, key: &str) -> std::io::Result<()> {
-    let answer = format!(
+    accept(&mut s, key).await?;
+    echo(s).await
+}
+
+/// The `101 Switching Protocols` answer for `key`.
+pub fn accept_answer(key: &str) -> String {
+    format!(
         "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: {}\r\n\r\n",
         accept_key(key)
-    );
-    s.write_all(answer.as_bytes()).await?;
-    s.flush().await?;
+    )
+}
+
+/// Writes the `101 Switching Protocols` answer for `key`.
+pub async fn accept<S: AsyncWrite + Unpin>(s: &mut S, key: &str) -> std::io::Result<()> {
+    s.write_all(accept_answer(key).as_bytes()).await?;
+    s.flush().await
+}
+
+/// Echoes frames until close or EOF.
+pub async fn echo<S: AsyncRead + AsyncWrite + Unpin>(mut s: S) -> std::io::Result<()> {
     loop {
         let Some((opcode, payload)) = read_frame(&mut s).await? else {
             return Ok(());
@@ -181,8 +198,5 @@ fn base64(data: &[u8]) -> String {
 
 #[test]
 fn handshake_key_matches_rfc_example() {
-    assert_eq!(
-        accept_key("dGhlIHNhbXBsZSBub25jZQ=="),
-        "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
-    );
+    assert_eq!(accept_key(SAMPLE_KEY), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
 }
