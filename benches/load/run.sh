@@ -7,8 +7,8 @@
 # SSE latency of (c) against a direct client (benches/examples/sse_latency.rs, its own HTTPS SSE
 # upstream; DESIGN: first event forwarded within 5 ms), appended to the summary.
 #
-# Reuses the kit in ../shared/bench (certs, nginx configs, helpers; see its README). Every
-# process started is recorded in $RUN_DIR/pids and stopped by PID on exit.
+# Reuses the kit in ../shared/bench (certs, nginx configs, helpers; see its README) and the
+# set-up in lib.sh. Every process started is recorded in $RUN_DIR/pids and stopped by PID on exit.
 #
 # Needs release builds: cargo build --release -p agent-vault && cargo build --release -p av-benches --example passthrough --example sse_latency
 # Env: BENCH_KIT, AV_BIN, PASS_BIN, SSE_BIN, ROUNDS (3), DURATION (10s), PIN (1), FLAT_ROUNDS (2)
@@ -17,60 +17,29 @@ ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 BENCH_KIT="${BENCH_KIT:-$ROOT/../shared/bench}"
 # shellcheck source=/dev/null
 source "$BENCH_KIT/common.sh"
-AV_BIN="${AV_BIN:-$ROOT/target/release/agent-vault}"
-PASS_BIN="${PASS_BIN:-$ROOT/target/release/examples/passthrough}"
+# shellcheck source=lib.sh
+source "$ROOT/benches/load/lib.sh"
 SSE_BIN="${SSE_BIN:-$ROOT/target/release/examples/sse_latency}"
 ROUNDS="${ROUNDS:-3}"; DURATION="${DURATION:-10s}"; FLAT_ROUNDS="${FLAT_ROUNDS:-2}"
-AV_PORT="$PINGORA_PORT"; AV_ADMIN="$ADMIN_PORT"; PASS_PORT="$PINGORA2_PORT"; AV_INFO_PORT="${AV_INFO_PORT:-6388}"
+AV_INFO_PORT="${AV_INFO_PORT:-6388}"
 OUT="${1:-$RUN_DIR/av-results-$(date +%Y%m%d-%H%M%S)}"; mkdir -p "$OUT"
 trap stop_all EXIT
 stop_all
 
 # --- servers ---------------------------------------------------------------------------
-bash "$BENCH_KIT/gen-certs.sh"
-mkdir -p "$RUN_DIR/tmp-up" "$RUN_DIR/tmp-px"
-render "$BENCH_KIT/nginx-upstream.conf.in" "$RUN_DIR/nginx-upstream.conf"
+start_upstream
+mkdir -p "$RUN_DIR/tmp-px"
 render "$BENCH_KIT/nginx-proxy.conf.in" "$RUN_DIR/nginx-proxy.conf"
-render "$BENCH_KIT/pingora.yaml.in" "$RUN_DIR/passthrough.yaml" passthrough false
-start_bg upstream "$NGINX_BIN" -p "$RUN_DIR" -c "$RUN_DIR/nginx-upstream.conf" -g "daemon off;"
 start_bg nproxy "$NGINX_BIN" -p "$RUN_DIR" -c "$RUN_DIR/nginx-proxy.conf" -g "daemon off;"
-PROBE_CONF="$RUN_DIR/passthrough.yaml" PROBE_LISTEN="127.0.0.1:$PASS_PORT" \
-PROBE_UPSTREAM="127.0.0.1:$UP_PORT" start_bg passthrough "$PASS_BIN"
-rm -rf "$RUN_DIR/av-data"
-cat > "$RUN_DIR/agent-vault.yaml" <<YAML
-pingora:
-  threads: $PINGORA_THREADS
-  work_stealing: false
-  upstream_keepalive_pool_size: 128
-YAML
-AGENT_VAULT_MASTER_PASSWORD=bench-master-password AGENT_VAULT_NETWORK_MODE=private \
-AGENT_VAULT_UPSTREAM_CA_FILE="$RUN_DIR/ca.crt" AGENT_VAULT_DEV_MODE=true AGENT_VAULT_LOG=warn \
-  start_bg agentvault "$AV_BIN" server --config "$RUN_DIR/agent-vault.yaml" \
-  --data-dir "$RUN_DIR/av-data" --port "$AV_ADMIN" --proxy-port "$AV_PORT"
+start_passthrough
+start_agent_vault
 for p in "$UP_PORT" "$NGX_PROXY_PORT" "$PASS_PORT" "$AV_PORT" "$AV_ADMIN"; do wait_port "$p"; done
-
-# --- agent-vault setup through the admin API ------------------------------------------
-api() { # api METHOD PATH [JSON] -> body
-  curl -sf -X "$1" "http://127.0.0.1:$AV_ADMIN$2" -H "Authorization: Bearer ${OWNER:-}" \
-    -H 'Content-Type: application/json' ${3:+--data-binary "$3"}
-}
-json() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
-api POST /v1/auth/register '{"email":"bench@example.com","password":"bench-password-1"}' >/dev/null
-OWNER=$(api POST /v1/auth/login '{"email":"bench@example.com","password":"bench-password-1"}' | json token)
-SERVICE="{\"host\":\"localhost\",\"auth\":{\"type\":\"bearer\",\"token\":\"API_TOKEN\"}}"
-api PUT /v1/vaults/default/services "{\"services\":[$SERVICE]}" >/dev/null
-api POST /v1/credentials '{"vault":"default","credentials":{"API_TOKEN":"secret"}}' >/dev/null
-TOKEN=$(api POST /v1/sessions '{"vault":"default","vault_role":"proxy"}' | json token)
-sleep 0.5
-curl -sf -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$AV_PORT/proxy/localhost:$UP_PORT/v1/models" >/dev/null \
-  || { echo "agent-vault proxy check failed" >&2; cat "$RUN_DIR/agentvault.out" >&2; exit 1; }
+setup_agent_vault
 
 # (e) = (c) with the default log level (info: one structured line per request, to a file), as
 # a second --proxy-only process on the same database; (c) runs at warn, like nginx without an
 # access log.
-AGENT_VAULT_MASTER_PASSWORD=bench-master-password AGENT_VAULT_NETWORK_MODE=private \
-AGENT_VAULT_UPSTREAM_CA_FILE="$RUN_DIR/ca.crt" AGENT_VAULT_LOG=info \
-  start_bg avinfo "$AV_BIN" server --proxy-only --config "$RUN_DIR/agent-vault.yaml" \
+start_bg avinfo env "${AV_ENV[@]}" AGENT_VAULT_LOG=info "$AV_BIN" server --proxy-only --config "$RUN_DIR/agent-vault.yaml" \
   --data-dir "$RUN_DIR/av-data" --proxy-port "$AV_INFO_PORT"
 wait_port "$AV_INFO_PORT"
 
@@ -121,24 +90,9 @@ done
 # in the ratio (c/d after) / (c/d before).
 flat() { for r in $(seq 1 "$FLAT_ROUNDS"); do measure "$r" "c-$1" 64 2; measure "$r" "d-$1" 64 2; done; }
 flat base
-python3 - "$RUN_DIR/av-data/agent-vault.db" <<'PY'
-import os, sqlite3, sys
-db = sqlite3.connect(sys.argv[1], timeout=30)
-rows = [(os.urandom(32).hex(), "00000000-0000-0000-0000-000000000000") for _ in range(100_000)]
-db.executemany("INSERT INTO sessions (id, created_at, vault_id, vault_role, expires_at) VALUES (?, datetime('now'), ?, 'proxy', '2999-01-01 00:00:00')", rows)
-db.commit()
-PY
-sleep 2
+add_tokens 100000
 flat 100k-tokens
-python3 - > "$RUN_DIR/services.json" <<PY
-import json
-s = [{"host": f"s{i}.example.com", "auth": {"type": "bearer", "token": "API_TOKEN"}} for i in range(9999)]
-s.append({"host": "localhost", "auth": {"type": "bearer", "token": "API_TOKEN"}})
-print(json.dumps({"services": s}))
-PY
-curl -sf -X PUT "http://127.0.0.1:$AV_ADMIN/v1/vaults/default/services" -H "Authorization: Bearer $OWNER" \
-  -H 'Content-Type: application/json' --data-binary @"$RUN_DIR/services.json" >/dev/null
-sleep 2
+set_services 10000
 flat 10k-services
 # Token minting at 100/s (admin API, keep-alive) while (c) is measured; stopped while its (d)
 # partner runs, since admin shares the servers' CPU. The minter is a client like wrk, so it
