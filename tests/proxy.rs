@@ -49,6 +49,25 @@ impl Setup {
         self.server.proxy_url(&format!("{}{path}", self.up.host()))
     }
 
+    /// One bearer service for `localhost` whose credential is `stream-secret`, and a scoped
+    /// session that the proxy already accepts.
+    fn streaming_session(&self) -> String {
+        self.set_credentials(json!({"TOKEN": "stream-secret"}));
+        self.set_services(
+            json!([{"host": "localhost", "auth": {"type": "bearer", "token": "TOKEN"}}]),
+        );
+        let token = self.scoped_session();
+        within_one_second("services", || {
+            self.http
+                .get(&self.target("/echo"))
+                .bearer(&token)
+                .send()
+                .status
+                == 200
+        });
+        token
+    }
+
     /// Replaces the default vault's services.
     fn set_services(&self, services: Value) {
         let r = self
@@ -433,12 +452,7 @@ fn one_log_line_per_request_reaches_the_log_by_the_time_the_server_exits() {
 #[test]
 fn streams_sse_large_bodies_and_websocket() {
     let s = Setup::start();
-    s.set_credentials(json!({"TOKEN": "stream-secret"}));
-    s.set_services(json!([{"host": "localhost", "auth": {"type": "bearer", "token": "TOKEN"}}]));
-    let token = s.scoped_session();
-    within_one_second("services", || {
-        s.http.get(&s.target("/echo")).bearer(&token).send().status == 200
-    });
+    let token = s.streaming_session();
 
     // SSE: the first event arrives long before the stream ends.
     let agent = ureq::Agent::new_with_config(
@@ -509,6 +523,15 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// Runs a future on a single-threaded runtime of its own.
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("test runtime")
+        .block_on(f)
+}
+
 /// One WebSocket session through the proxy on a fresh connection: handshake, one text message
 /// echoed, close. The error says what the client saw when it went wrong.
 async fn websocket_round_trip(s: &Setup, host: &str, token: &str) -> Result<(), String> {
@@ -565,11 +588,7 @@ async fn websocket_round_trip(s: &Setup, host: &str, token: &str) -> Result<(), 
 }
 
 fn websocket_echo(s: &Setup, token: &str) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    if let Err(e) = rt.block_on(websocket_round_trip(s, &s.up.host(), token)) {
+    if let Err(e) = block_on(websocket_round_trip(s, &s.up.host(), token)) {
         panic!("{e}\nserver log:\n{}", s.server.log());
     }
     // The handshake carried the injected credential, not the agent's token.
@@ -593,18 +612,9 @@ fn websocket_echo(s: &Setup, token: &str) {
 fn websocket_stays_open_when_the_upstream_answers_before_the_request_ends() {
     let s = Setup::start();
     let eager = Upstream::start_eager_websocket();
-    s.set_credentials(json!({"TOKEN": "stream-secret"}));
-    s.set_services(json!([{"host": "localhost", "auth": {"type": "bearer", "token": "TOKEN"}}]));
-    let token = s.scoped_session();
-    within_one_second("services", || {
-        s.http.get(&s.target("/echo")).bearer(&token).send().status == 200
-    });
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let token = s.streaming_session();
     let rounds = 40;
-    let failures: Vec<String> = rt.block_on(async {
+    let failures: Vec<String> = block_on(async {
         let mut failures = Vec::new();
         for _ in 0..rounds {
             if let Err(e) = websocket_round_trip(&s, &eager.host(), &token).await {
