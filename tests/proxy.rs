@@ -532,9 +532,14 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
-/// One WebSocket session through the proxy on a fresh connection: handshake, one text message
-/// echoed, close. The error says what the client saw when it went wrong.
-async fn websocket_round_trip(s: &Setup, host: &str, token: &str) -> Result<(), String> {
+/// One WebSocket session through the proxy on a fresh connection: handshake, each message
+/// (opcode, payload) sent and its echo checked in turn, close. The error says what the client saw when it went wrong.
+async fn websocket_round_trip(
+    s: &Setup,
+    host: &str,
+    token: &str,
+    messages: &[(u8, &[u8])],
+) -> Result<(), String> {
     use crate::support::ws::{read_frame, write_frame};
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
     let tcp = tokio::net::TcpStream::connect(("127.0.0.1", s.server.proxy_port))
@@ -564,19 +569,26 @@ async fn websocket_round_trip(s: &Setup, host: &str, token: &str) -> Result<(), 
         return Err(format!("handshake answered:\n{head}"));
     }
     let mask = Some([9, 8, 7, 6]);
-    let text = b"hello through the vault";
-    write_frame(&mut st, 0x1, text, mask)
-        .await
-        .map_err(|e| format!("send a frame after the 101: {e}"))?;
-    match read_frame(&mut st).await {
-        Ok(Some((0x1, payload))) if payload == text => {}
-        Ok(Some(other)) => return Err(format!("echo was {other:?}")),
-        Ok(None) => {
-            return Err(format!(
-                "the proxy closed the WebSocket before the echo; handshake:\n{head}"
-            ))
+    for (opcode, message) in messages {
+        write_frame(&mut st, *opcode, message, mask)
+            .await
+            .map_err(|e| format!("send a frame after the 101: {e}"))?;
+        match read_frame(&mut st).await {
+            Ok(Some((op, payload))) if op == *opcode && payload == *message => {}
+            Ok(Some((op, payload))) => {
+                return Err(format!(
+                    "echo was opcode {op} with {} bytes, sent opcode {opcode} with {}",
+                    payload.len(),
+                    message.len()
+                ))
+            }
+            Ok(None) => {
+                return Err(format!(
+                    "the proxy closed the WebSocket before the echo; handshake:\n{head}"
+                ))
+            }
+            Err(e) => return Err(format!("reading the echo: {e}")),
         }
-        Err(e) => return Err(format!("reading the echo: {e}")),
     }
     write_frame(&mut st, 0x8, b"", mask)
         .await
@@ -588,7 +600,10 @@ async fn websocket_round_trip(s: &Setup, host: &str, token: &str) -> Result<(), 
 }
 
 fn websocket_echo(s: &Setup, token: &str) {
-    if let Err(e) = block_on(websocket_round_trip(s, &s.up.host(), token)) {
+    // A text message, then a 4 MiB binary one that crosses many reads and writes each way.
+    let big = large_body(4 * 1024 * 1024);
+    let messages: [(u8, &[u8]); 2] = [(0x1, b"hello through the vault"), (0x2, &big)];
+    if let Err(e) = block_on(websocket_round_trip(s, &s.up.host(), token, &messages)) {
         panic!("{e}\nserver log:\n{}", s.server.log());
     }
     // The handshake carried the injected credential, not the agent's token.
@@ -617,7 +632,8 @@ fn websocket_stays_open_when_the_upstream_answers_before_the_request_ends() {
     let failures: Vec<String> = block_on(async {
         let mut failures = Vec::new();
         for _ in 0..rounds {
-            if let Err(e) = websocket_round_trip(&s, &eager.host(), &token).await {
+            let hello: (u8, &[u8]) = (0x1, b"hello through the vault");
+            if let Err(e) = websocket_round_trip(&s, &eager.host(), &token, &[hello]).await {
                 failures.push(e);
             }
         }
