@@ -374,6 +374,11 @@ fn users_invites_and_settings_via_cli() {
     let (ok, _, stderr) = cli(&s, &["owner", "config", "get"]);
     assert!(!ok);
     assert_eq!(stderr.trim(), "Error: Owner role required");
+    let r = http
+        .post(&s.url("/v1/admin/email/test"), json!({}))
+        .bearer(&alice.token)
+        .send();
+    assert_eq!((r.status, r.s("error")), (403, "Owner role required"));
 
     s.login_cli(&owner);
     let (ok, stdout, _) = cli(&s, &["user", "list"]);
@@ -482,6 +487,27 @@ fn users_invites_and_settings_via_cli() {
     let (ok, stdout, _) = cli(&s, &["owner", "config", "get"]);
     assert!(ok);
     assert!(stdout.contains("invite_only: disabled"));
+
+    // No SMTP here: the settings say so and the test email gets the reference's answer.
+    let r = http
+        .get(&s.url("/v1/admin/settings"))
+        .bearer(&owner.token)
+        .send();
+    assert_eq!(r.json["smtp_configured"], false);
+    let r = http
+        .post(
+            &s.url("/v1/admin/email/test"),
+            json!({"to": "someone@example.com"}),
+        )
+        .bearer(&owner.token)
+        .send();
+    assert_eq!((r.status, r.s("error")), (400, "SMTP is not configured"));
+    let (ok, _, stderr) = cli(
+        &s,
+        &["owner", "email", "test", "--to", "someone@example.com"],
+    );
+    assert!(!ok);
+    assert_eq!(stderr.trim(), "Error: SMTP is not configured");
 
     // Invite acceptance through the HTML page.
     let r = http

@@ -1,8 +1,12 @@
 //! Instance settings (reference §4.22): invite-only mode and allowed signup domains, read and
-//! changed by owners, enforced on registration and user-invite creation and acceptance.
+//! changed by owners, enforced on registration and user-invite creation and acceptance; and
+//! the owner's test email.
+//!
+//! This server has no SMTP delivery: `smtp_configured` is false and codes go to the server log,
+//! so the test email answers what the reference answers when SMTP is not configured.
 
 use axum::extract::State;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -13,9 +17,17 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::users;
 
-/// `GET/PUT /v1/admin/settings`.
+/// `GET/PUT /v1/admin/settings`, `POST /v1/admin/email/test`.
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/v1/admin/settings", get(read).put(update))
+    Router::new()
+        .route("/v1/admin/settings", get(read).put(update))
+        .route("/v1/admin/email/test", post(email_test))
+}
+
+/// `POST /v1/admin/email/test`: owners only; without SMTP the reference's 400.
+async fn email_test(caller: Caller) -> ApiResult<Json<Value>> {
+    caller.owner()?;
+    Err(ApiError::bad_request("SMTP is not configured"))
 }
 
 fn current(state: &AppState) -> ApiResult<Json<Value>> {

@@ -1,4 +1,4 @@
-//! `agent-vault owner ...`: instance-owner administration of users, vaults and settings.
+//! `agent-vault owner ...`: instance-owner administration of users, vaults, settings and email.
 
 use anyhow::{bail, Result};
 use clap::Subcommand;
@@ -26,6 +26,25 @@ pub enum OwnerCmd {
     Config {
         #[command(subcommand)]
         command: OwnerConfigCmd,
+    },
+    /// Outgoing email.
+    Email {
+        #[command(subcommand)]
+        command: OwnerEmailCmd,
+    },
+}
+
+/// `owner email` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum OwnerEmailCmd {
+    /// Send a test email (to yourself unless --to is given).
+    Test {
+        /// Recipient address.
+        #[arg(long)]
+        to: Option<String>,
+        /// Server address (default: the saved login's).
+        #[arg(long)]
+        address: Option<String>,
     },
 }
 
@@ -110,12 +129,34 @@ pub enum OwnerConfigCmd {
 
 /// Runs a subcommand.
 pub fn run(cmd: OwnerCmd) -> Result<()> {
-    let api = Client::logged_in(None)?;
+    let address = match &cmd {
+        OwnerCmd::Email {
+            command: OwnerEmailCmd::Test { address, .. },
+        } => address.clone(),
+        _ => None,
+    };
+    let api = Client::logged_in(address.as_deref())?;
     match cmd {
         OwnerCmd::User { command } => user(&api, command),
         OwnerCmd::Vault { command } => vault(&api, command),
         OwnerCmd::Config { command } => config(&api, command),
+        OwnerCmd::Email {
+            command: OwnerEmailCmd::Test { to, .. },
+        } => email_test(&api, to.as_deref()),
     }
+}
+
+fn email_test(api: &Client, to: Option<&str>) -> Result<()> {
+    let body = match to {
+        Some(to) => json!({ "to": to }),
+        None => json!({}),
+    };
+    let r = api.post("/v1/admin/email/test", &body)?;
+    println!(
+        "Test email sent to {}",
+        r["to"].as_str().unwrap_or_default()
+    );
+    Ok(())
 }
 
 fn user(api: &Client, cmd: OwnerUserCmd) -> Result<()> {
