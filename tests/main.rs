@@ -9,6 +9,7 @@ mod agents;
 mod browser;
 mod credentials;
 mod foundation;
+mod mail;
 mod proposals;
 mod proxy;
 mod services;

@@ -10,6 +10,7 @@ pub mod caller;
 pub mod error;
 pub mod html;
 pub mod limiter;
+pub mod mail;
 mod middleware;
 mod router;
 pub mod routes;

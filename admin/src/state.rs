@@ -8,6 +8,7 @@ use av_store::crypto::MasterKey;
 use av_store::Store;
 
 use crate::limiter::{Cidr, FailureCounter, Limiter};
+use crate::mail::SmtpConfig;
 
 /// Settings of the admin service, filled in by the CLI.
 #[derive(Clone, Debug)]
@@ -22,6 +23,9 @@ pub struct AdminConfig {
     pub dev_mode: bool,
     /// Networks whose `X-Forwarded-For` is trusted for rate-limit keys.
     pub trusted_proxies: Vec<Cidr>,
+    /// Outgoing email (`AGENT_VAULT_SMTP_*`); `None`: codes go to the server log and invites
+    /// return their link.
+    pub smtp: Option<SmtpConfig>,
 }
 
 impl AdminConfig {

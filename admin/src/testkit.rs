@@ -34,6 +34,7 @@ pub fn state_at(base_url: &str, proxy_base_url: &str) -> (AppState, tempfile::Te
         proxy_base_url: proxy_base_url.into(),
         dev_mode: false,
         trusted_proxies: Vec::new(),
+        smtp: None,
     };
     let state = AppState::new(store, Arc::new(MasterKey::from_bytes([7; 32])), config).unwrap();
     (state, dir)

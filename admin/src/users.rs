@@ -13,6 +13,8 @@ use av_store::{new_id, time, token, DEFAULT_VAULT_ID};
 
 use crate::authz::upsert_grant;
 use crate::error::ApiError;
+use crate::html::esc;
+use crate::mail::SmtpConfig;
 
 /// Inserts a user with an already computed password hash; returns the new id.
 pub fn create_user(
@@ -190,7 +192,7 @@ impl CodeKind {
 }
 
 /// Issues a code unless `email` already has [`MAX_PENDING_CODES`] pending ones (stale codes
-/// are expired first). Returns the raw code, which only [`announce_code`] may show.
+/// are expired first). Returns the raw code, which only [`deliver_code`] may show.
 pub fn issue_code(
     conn: &Connection,
     kind: CodeKind,
@@ -252,9 +254,50 @@ pub fn consume_code(
     Ok(n > 0)
 }
 
-/// Delivers a code. No SMTP is configured, so the code goes to the server's stderr, the one
-/// documented place a code may appear.
-pub fn announce_code(kind: CodeKind, email: &str, code: &str) {
+/// Delivers a code: by email when SMTP is configured, else (or when the email fails) on the
+/// server's stderr, the one documented place a code may appear. Returns whether the email
+/// went out.
+pub async fn deliver_code(
+    smtp: Option<&SmtpConfig>,
+    kind: CodeKind,
+    email: &str,
+    code: &str,
+) -> bool {
+    if let Some(smtp) = smtp {
+        let (subject, what) = match kind {
+            CodeKind::Verification => ("Agent Vault verification code", "verification code"),
+            CodeKind::Reset => ("Agent Vault password reset code", "password reset code"),
+        };
+        let html = format!(
+            "<p>Your Agent Vault {what} is:</p>\n\
+             <p style=\"font-size:24px;font-weight:bold;letter-spacing:4px\">{}</p>\n\
+             <p>If you did not ask for it, you can ignore this email.</p>",
+            esc(code)
+        );
+        match smtp.send_html(&[email.to_string()], subject, &html).await {
+            Ok(()) => return true,
+            Err(e) => tracing::warn!("could not email a {what}, writing it to the log: {e}"),
+        }
+    }
+    log_code(kind, email, code);
+    false
+}
+
+/// [`deliver_code`] where the answer must not wait for it: an email is sent in the background,
+/// so the answer's timing says nothing about the account; the log line is written at once.
+pub fn deliver_code_later(smtp: Option<&SmtpConfig>, kind: CodeKind, email: &str, code: String) {
+    match smtp {
+        None => log_code(kind, email, &code),
+        Some(smtp) => {
+            let (smtp, email) = (smtp.clone(), email.to_string());
+            tokio::spawn(async move {
+                deliver_code(Some(&smtp), kind, &email, &code).await;
+            });
+        }
+    }
+}
+
+fn log_code(kind: CodeKind, email: &str, code: &str) {
     match kind {
         CodeKind::Verification => {
             eprintln!("[agent-vault] Email verification code for {email}: {code}")

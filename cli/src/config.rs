@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use av_admin::limiter::Cidr;
+use av_admin::mail::SmtpConfig;
 use av_admin::AdminConfig;
 use av_proxy::{NetworkMode, ProxyConfig};
 use pingora::server::configuration::ServerConf;
@@ -183,6 +184,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Pingora tuning.
     pub pingora: PingoraSection,
+    /// Outgoing email, read from `AGENT_VAULT_SMTP_*` by the process that serves.
+    pub smtp: Option<SmtpConfig>,
 }
 
 /// Default admin port.
@@ -524,6 +527,7 @@ impl Settings {
             log_filter,
             log_format,
             pingora: file.pingora,
+            smtp: None,
         })
     }
 
@@ -549,6 +553,7 @@ impl Settings {
             proxy_base_url: self.proxy_base_url.clone(),
             dev_mode: self.dev_mode,
             trusted_proxies: self.trusted_proxies.clone(),
+            smtp: self.smtp.clone(),
         }
     }
 

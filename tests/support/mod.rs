@@ -7,6 +7,7 @@
 
 mod http;
 mod server;
+pub mod smtp;
 mod upstream;
 pub mod webdriver;
 pub mod ws;

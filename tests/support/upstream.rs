@@ -93,6 +93,21 @@ pub fn test_ca_pem_path() -> PathBuf {
     test_ca().pem_path.clone()
 }
 
+/// A TLS server configuration with the test CA's `localhost` / `127.0.0.1` certificate.
+pub fn tls_server_config() -> rustls::ServerConfig {
+    let ca = test_ca();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("tls versions")
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![ca.leaf_der.clone()],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ca.leaf_key.clone())),
+        )
+        .expect("tls config")
+}
+
 /// The deterministic content of `/large?bytes=n`.
 pub fn large_body(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i % 251) as u8).collect()
@@ -118,17 +133,7 @@ impl Upstream {
     }
 
     fn start_mode(eager_websocket: bool) -> Upstream {
-        let ca = test_ca();
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("tls versions")
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![ca.leaf_der.clone()],
-                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ca.leaf_key.clone())),
-            )
-            .expect("tls config");
+        let mut config = tls_server_config();
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         config.send_half_rtt_data = eager_websocket;
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));

@@ -3,8 +3,9 @@
 //! account and logout sit behind the initialization gate.
 //!
 //! Passwords are hashed and verified with Argon2id on the blocking pool. Codes are six digits,
-//! stored hashed, and shown only on the server's stderr (no SMTP). Re-registering an unverified
-//! email never replaces its password, and unknown emails cost a login as much as wrong passwords.
+//! stored hashed, and shown only in an email to the address, or on the server's stderr when
+//! there is no SMTP or the email fails. Re-registering an unverified email never replaces its
+//! password, and unknown emails cost a login as much as wrong passwords.
 
 use std::net::SocketAddr;
 
@@ -96,11 +97,11 @@ struct Credentials {
     password: String,
 }
 
-fn uniform_register_body(email: &str) -> Value {
+fn uniform_register_body(email: &str, smtp: bool) -> Value {
     json!({
         "email": email,
         "requires_verification": true,
-        "email_sent": false,
+        "email_sent": smtp,
         "message": "If this email is not already registered, a verification code has been sent.",
     })
 }
@@ -140,6 +141,7 @@ async fn register(
         }
         Ok(())
     };
+    let smtp = state.config.smtp.as_ref();
     let initialized = state.is_initialized();
     let existing = state.store.read(|c| {
         if initialized {
@@ -157,10 +159,14 @@ async fn register(
                 users::issue_code(c, CodeKind::Verification, &email).map_err(ApiError::from)
             })?;
             if let Some(code) = code {
-                users::announce_code(CodeKind::Verification, &email, &code);
+                users::deliver_code_later(smtp, CodeKind::Verification, &email, code);
             }
         }
-        return Ok((StatusCode::CREATED, Json(uniform_register_body(&email))).into_response());
+        return Ok((
+            StatusCode::CREATED,
+            Json(uniform_register_body(&email, smtp.is_some())),
+        )
+            .into_response());
     }
 
     let hash = users::hash_blocking(req.password.clone()).await?;
@@ -187,9 +193,11 @@ async fn register(
         Ok::<_, ApiError>(Registered::Member(code))
     })?;
     match outcome {
-        Registered::Exists => {
-            Ok((StatusCode::CREATED, Json(uniform_register_body(&email))).into_response())
-        }
+        Registered::Exists => Ok((
+            StatusCode::CREATED,
+            Json(uniform_register_body(&email, smtp.is_some())),
+        )
+            .into_response()),
         Registered::Owner(id) => {
             state.mark_initialized();
             let (raw, _) = login_session(&state, &id)?;
@@ -209,14 +217,19 @@ async fn register(
             let Some(code) = code else {
                 return Err(ApiError::too_many("Too many pending verification codes"));
             };
-            users::announce_code(CodeKind::Verification, &email, &code);
+            let sent = users::deliver_code(smtp, CodeKind::Verification, &email, &code).await;
+            let message = if sent {
+                "Account created. Check your email for a verification code."
+            } else {
+                "Account created. Ask your Agent Vault instance owner for the verification code."
+            };
             Ok((
                 StatusCode::CREATED,
                 Json(json!({
                     "email": email,
                     "requires_verification": true,
-                    "email_sent": false,
-                    "message": "Account created. Ask your Agent Vault instance owner for the verification code.",
+                    "email_sent": sent,
+                    "message": message,
                 })),
             )
                 .into_response())
@@ -314,12 +327,13 @@ async fn resend_verification(
         }
         .map_err(ApiError::from)
     })?;
+    let smtp = state.config.smtp.as_ref();
     if let Some(code) = code {
-        users::announce_code(CodeKind::Verification, &email, &code);
+        users::deliver_code_later(smtp, CodeKind::Verification, &email, code);
     }
     Ok(Json(json!({
         "message": "If an unverified account exists for this email, a new verification code has been sent.",
-        "email_sent": false,
+        "email_sent": smtp.is_some(),
     })))
 }
 
@@ -341,12 +355,13 @@ async fn forgot_password(
         }
         .map_err(ApiError::from)
     })?;
+    let smtp = state.config.smtp.as_ref();
     if let Some(code) = code {
-        users::announce_code(CodeKind::Reset, &email, &code);
+        users::deliver_code_later(smtp, CodeKind::Reset, &email, code);
     }
     Ok(Json(json!({
         "message": "If an account with that email exists, a password reset code has been sent.",
-        "email_sent": false,
+        "email_sent": smtp.is_some(),
     })))
 }
 

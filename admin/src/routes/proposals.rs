@@ -27,6 +27,7 @@ use crate::authz::{self, Vault};
 use crate::body::RawBody;
 use crate::caller::{self, Caller, CallerKind};
 use crate::error::{ApiError, ApiResult};
+use crate::html::esc;
 use crate::routes::credentials::credential_keys;
 use crate::state::AppState;
 
@@ -103,9 +104,9 @@ async fn create(
             slot.has_value = true;
         }
     }
-    let agent_id = match &caller.kind {
-        CallerKind::Agent { id, .. } => Some(id.as_str()),
-        _ => None,
+    let (agent_id, agent_name) = match &caller.kind {
+        CallerKind::Agent { id, name, .. } => (Some(id.as_str()), Some(name.as_str())),
+        _ => (None, None),
     };
     let new = db::NewProposal {
         vault_id: &vault.id,
@@ -127,6 +128,19 @@ async fn create(
     })?;
     tracing::info!(vault = %vault.name, id, agent = agent_id.unwrap_or("-"), "proposal created");
     let url = approval_url(&state, id, &token);
+    if let Some(smtp) = &state.config.smtp {
+        let to = state
+            .store
+            .read(|c| db::member_emails(c, &vault.id).map_err(ApiError::from))?;
+        let subject = format!("New proposal (#{id}) in vault \"{}\"", vault.name);
+        let html = notification(&req.message, agent_name, &url);
+        let smtp = smtp.clone();
+        tokio::spawn(async move {
+            if let Err(e) = smtp.send_html(&to, &subject, &html).await {
+                tracing::warn!("could not email the proposal notification: {e}");
+            }
+        });
+    }
     Ok((
         StatusCode::CREATED,
         Json(json!({
@@ -137,6 +151,30 @@ async fn create(
             "message": format!("Proposal created. Approve here: {url}"),
         })),
     ))
+}
+
+/// The notification's body: the agent (when an agent asked), the message cut to 200 bytes,
+/// and the approval link.
+fn notification(message: &str, agent: Option<&str>, url: &str) -> String {
+    let mut cut = message.len().min(200);
+    while !message.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let shown = if cut < message.len() {
+        format!("{}...", &message[..cut])
+    } else {
+        message.to_string()
+    };
+    let who = match agent {
+        Some(name) => format!("Agent <strong>{}</strong> asks", esc(name)),
+        None => "A new proposal asks".to_string(),
+    };
+    format!(
+        "<p>{who} for access in Agent Vault.</p>\n<p>{}</p>\n\
+         <p><a href=\"{url}\">Review the proposal</a></p>\n<p>{url}</p>",
+        esc(&shown),
+        url = esc(url),
+    )
 }
 
 async fn agent_get(

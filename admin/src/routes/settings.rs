@@ -1,11 +1,9 @@
 //! Instance settings (reference §4.22): invite-only mode and allowed signup domains, read and
 //! changed by owners, enforced on registration and user-invite creation and acceptance; and
 //! the owner's test email.
-//!
-//! This server has no SMTP delivery: `smtp_configured` is false and codes go to the server log,
-//! so the test email answers what the reference answers when SMTP is not configured.
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -24,10 +22,47 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/admin/email/test", post(email_test))
 }
 
-/// `POST /v1/admin/email/test`: owners only; without SMTP the reference's 400.
-async fn email_test(caller: Caller) -> ApiResult<Json<Value>> {
-    caller.owner()?;
-    Err(ApiError::bad_request("SMTP is not configured"))
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct TestEmail {
+    to: String,
+}
+
+/// `POST /v1/admin/email/test`: owners send a test email to `to` or to themselves.
+async fn email_test(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: RawBody,
+) -> ApiResult<Json<Value>> {
+    let actor = caller.owner()?;
+    let Some(smtp) = state.config.smtp.as_ref() else {
+        return Err(ApiError::bad_request("SMTP is not configured"));
+    };
+    let req: TestEmail = if body.is_empty() {
+        TestEmail::default()
+    } else {
+        body.json()
+            .map_err(|_| ApiError::bad_request("Invalid request body"))?
+    };
+    let to = match req.to.trim() {
+        "" if actor.actor_type == "user" => actor.label,
+        "" => {
+            return Err(ApiError::bad_request(
+                "Recipient email required (provide {\"to\": \"email@example.com\"} in the request body)",
+            ))
+        }
+        to => to.to_string(),
+    };
+    let html = "<p>This is a test email from Agent Vault: email delivery works.</p>";
+    smtp.send_html(std::slice::from_ref(&to), "Agent Vault test email", html)
+        .await
+        .map_err(|e| {
+            ApiError::Plain(
+                StatusCode::BAD_GATEWAY,
+                format!("Failed to send test email: {e}"),
+            )
+        })?;
+    Ok(Json(json!({ "message": "Test email sent", "to": to })))
 }
 
 fn current(state: &AppState) -> ApiResult<Json<Value>> {
@@ -37,7 +72,7 @@ fn current(state: &AppState) -> ApiResult<Json<Value>> {
     Ok(Json(json!({
         "allowed_email_domains": domains.unwrap_or_default(),
         "invite_only": invite_only,
-        "smtp_configured": false,
+        "smtp_configured": state.config.smtp.is_some(),
     })))
 }
 

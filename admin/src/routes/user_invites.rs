@@ -273,18 +273,73 @@ async fn create(
         let (raw, expires) = insert_invite(tx, &email, role.as_str(), &vaults, &actor.id)?;
         Ok((raw, expires, vaults))
     })?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({
-            "email": email,
-            "role": role,
-            "vaults": vaults_json(&vaults),
-            "email_sent": false,
-            "expires_at": time::rfc3339(&expires),
-            "invite_link": format!("{}/invite/{raw}", state.config.base_url),
-            "token_suffix": token::suffix(&raw, SHOWN_SUFFIX),
-        })),
-    ))
+    let link = format!("{}/invite/{raw}", state.config.base_url);
+    let names: Vec<&str> = vaults.iter().map(|(_, name, _)| name.as_str()).collect();
+    let mut body = json!({
+        "email": email,
+        "role": role,
+        "vaults": vaults_json(&vaults),
+        "email_sent": false,
+        "expires_at": time::rfc3339(&expires),
+        "token_suffix": token::suffix(&raw, SHOWN_SUFFIX),
+    });
+    sent_or_link(
+        &mut body,
+        email_invite(&state, &email, &actor.label, &names, &link).await,
+        link,
+    );
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+/// Emails an invite when SMTP is configured: `None` without SMTP, else how the sending went.
+async fn email_invite(
+    state: &AppState,
+    to: &str,
+    inviter: &str,
+    vaults: &[&str],
+    link: &str,
+) -> Option<Result<(), String>> {
+    let smtp = state.config.smtp.as_ref()?;
+    let vaults = if vaults.is_empty() {
+        "No vaults pre-assigned".to_string()
+    } else {
+        vaults.iter().map(|v| esc(v)).collect::<Vec<_>>().join(", ")
+    };
+    let html = format!(
+        "<p>{} invited you to Agent Vault.</p>\n<p>Vaults: {vaults}</p>\n\
+         <p><a href=\"{link}\">Accept the invite</a></p>\n<p>{link}</p>\n\
+         <p>The invite expires in 48 hours.</p>",
+        esc(inviter),
+        link = esc(link),
+    );
+    Some(
+        smtp.send_html(
+            &[to.to_string()],
+            "You've been invited to Agent Vault",
+            &html,
+        )
+        .await,
+    )
+}
+
+/// Completes an invite answer: `email_sent: true` when the email went out (the link then
+/// stays out of the answer); otherwise the link, and on a failed send the reference's shape
+/// with `email_error`.
+fn sent_or_link(body: &mut Value, sent: Option<Result<(), String>>, link: String) {
+    match sent {
+        Some(Ok(())) => body["email_sent"] = json!(true),
+        None => body["invite_link"] = json!(link),
+        Some(Err(e)) => {
+            tracing::warn!("could not email a user invite: {e}");
+            let keep = ["email", "expires_at", "token_suffix"];
+            if let Some(map) = body.as_object_mut() {
+                map.retain(|k, _| keep.contains(&k.as_str()));
+            }
+            body["invite_link"] = json!(link);
+            body["email_sent"] = json!(false);
+            body["email_error"] = json!(format!("failed to send email: {e}"));
+        }
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -373,7 +428,7 @@ async fn reinvite(
     Path(given): Path<String>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let actor = caller.actor()?;
-    let (email, raw, expires) = state.store.write(|tx| {
+    let (email, raw, expires, vaults) = state.store.write(|tx| {
         let inv = by_token_or_suffix(tx, &given)?
             .ok_or_else(|| ApiError::not_found("Invite not found"))?;
         if inv.status != "pending" {
@@ -388,18 +443,22 @@ async fn reinvite(
         )?;
         let vaults = invite_vaults(tx, inv.id)?;
         let (raw, expires) = insert_invite(tx, &inv.email, &inv.role, &vaults, &actor.id)?;
-        Ok((inv.email, raw, expires))
+        Ok((inv.email, raw, expires, vaults))
     })?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({
-            "email": email,
-            "email_sent": false,
-            "expires_at": time::rfc3339(&expires),
-            "invite_link": format!("{}/invite/{raw}", state.config.base_url),
-            "token_suffix": token::suffix(&raw, SHOWN_SUFFIX),
-        })),
-    ))
+    let link = format!("{}/invite/{raw}", state.config.base_url);
+    let names: Vec<&str> = vaults.iter().map(|(_, name, _)| name.as_str()).collect();
+    let mut body = json!({
+        "email": email,
+        "email_sent": false,
+        "expires_at": time::rfc3339(&expires),
+        "token_suffix": token::suffix(&raw, SHOWN_SUFFIX),
+    });
+    sent_or_link(
+        &mut body,
+        email_invite(&state, &email, &actor.label, &names, &link).await,
+        link,
+    );
+    Ok((StatusCode::CREATED, Json(body)))
 }
 
 /// The soft-error title and message for an invite that can no longer be accepted.

@@ -405,3 +405,13 @@ pub fn approve(
     }
     Ok(())
 }
+
+/// Emails of the people (not agents) with a grant on the vault: who hears of a new proposal.
+pub fn member_emails(conn: &Connection, vault_id: &str) -> rusqlite::Result<Vec<String>> {
+    let mut st = conn.prepare(
+        "SELECT u.email FROM vault_grants g JOIN users u ON u.id = g.actor_id
+         WHERE g.vault_id = ?1 AND g.actor_type = 'user' AND u.is_active = 1 ORDER BY u.email",
+    )?;
+    let rows = st.query_map([vault_id], |r| r.get(0))?;
+    rows.collect()
+}

@@ -120,7 +120,8 @@ pub fn run(args: ServerArgs) -> Result<()> {
         data_dir: args.data_dir.clone(),
     };
     if detach::is_detached_child() {
-        let settings = Settings::resolve(&flags)?;
+        let mut settings = Settings::resolve(&flags)?;
+        settings.smtp = password::take_smtp();
         runtime::init_logging(&settings);
         let (key, _initialized) = detach::read_key_from_parent()?;
         let store = open_store(&settings)?;
@@ -129,11 +130,16 @@ pub fn run(args: ServerArgs) -> Result<()> {
     if args.dev {
         let dir = dev::temp_data_dir()?;
         flags.data_dir = Some(dir.clone());
-        let settings = Settings::resolve(&flags)?;
+        let mut settings = Settings::resolve(&flags)?;
+        settings.smtp = password::take_smtp();
         runtime::init_logging(&settings);
         return dev::run(settings, mode);
     }
-    let settings = Settings::resolve(&flags)?;
+    let mut settings = Settings::resolve(&flags)?;
+    // A detaching parent leaves the SMTP password for the child that serves.
+    if !args.detach {
+        settings.smtp = password::take_smtp();
+    }
     runtime::init_logging(&settings);
     let store = open_store(&settings)?;
     let interactive = env_password.is_none() && !args.password_stdin;

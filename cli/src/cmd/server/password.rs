@@ -1,14 +1,15 @@
 //! Where the master password comes from (environment, `--password-stdin`, or the terminal),
-//! and the interactive first-owner prompt.
+//! the interactive first-owner prompt, and the SMTP settings (whose password is a secret too).
 //!
-//! The environment variable is scrubbed from the process image, not only unset: `unsetenv`
-//! leaves the original `NAME=value` bytes readable in `/proc/<pid>/environ`.
+//! Secret environment variables are scrubbed from the process image, not only unset:
+//! `unsetenv` leaves the original `NAME=value` bytes readable in `/proc/<pid>/environ`.
 
 use std::ffi::CString;
 
 use anyhow::{bail, Result};
 use zeroize::Zeroizing;
 
+use av_admin::mail::SmtpConfig;
 use av_store::crypto::{self, MasterKey};
 use av_store::Store;
 
@@ -23,6 +24,14 @@ pub fn take_env() -> Option<Zeroizing<String>> {
     let value = std::env::var(ENV).ok().map(Zeroizing::new);
     scrub_env(ENV);
     value.filter(|v| !v.is_empty())
+}
+
+/// Reads the `AGENT_VAULT_SMTP_*` settings and removes `AGENT_VAULT_SMTP_PASSWORD` from the
+/// process, overwriting its bytes. Call before any thread starts, in the process that serves.
+pub fn take_smtp() -> Option<SmtpConfig> {
+    let cfg = SmtpConfig::from_vars(|k| std::env::var(k).ok());
+    scrub_env("AGENT_VAULT_SMTP_PASSWORD");
+    cfg
 }
 
 fn scrub_env(name: &str) {
