@@ -243,6 +243,11 @@ mod tests {
             ("AGENT_VAULT_SMTP_HOST", "mail.example.com"),
             ("AGENT_VAULT_SMTP_FROM", "vault@example.com"),
         ];
+        let with = |key: &str, value: &str| {
+            let mut v = base.to_vec();
+            v.push((key, value));
+            SmtpConfig::from_vars(vars(&v)).unwrap()
+        };
         let c = SmtpConfig::from_vars(vars(&base)).unwrap();
         assert_eq!(
             (c.port, c.tls_mode, c.tls_skip_verify),
@@ -256,32 +261,22 @@ mod tests {
             ("465", 465),
             ("2525", 2525),
         ] {
-            let mut v = base.to_vec();
-            v.push(("AGENT_VAULT_SMTP_PORT", port));
-            assert_eq!(
-                SmtpConfig::from_vars(vars(&v)).unwrap().port,
-                want,
-                "{port}"
-            );
+            assert_eq!(with("AGENT_VAULT_SMTP_PORT", port).port, want, "{port}");
         }
         for (mode, want) in [
             ("required", TlsMode::Required),
             ("NONE", TlsMode::None),
             ("whatever", TlsMode::Opportunistic),
         ] {
-            let mut v = base.to_vec();
-            v.push(("AGENT_VAULT_SMTP_TLS_MODE", mode));
             assert_eq!(
-                SmtpConfig::from_vars(vars(&v)).unwrap().tls_mode,
+                with("AGENT_VAULT_SMTP_TLS_MODE", mode).tls_mode,
                 want,
                 "{mode}"
             );
         }
         for (skip, want) in [("true", true), ("1", true), ("yes", false)] {
-            let mut v = base.to_vec();
-            v.push(("AGENT_VAULT_SMTP_TLS_SKIP_VERIFY", skip));
             assert_eq!(
-                SmtpConfig::from_vars(vars(&v)).unwrap().tls_skip_verify,
+                with("AGENT_VAULT_SMTP_TLS_SKIP_VERIFY", skip).tls_skip_verify,
                 want
             );
         }

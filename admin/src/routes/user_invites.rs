@@ -273,22 +273,29 @@ async fn create(
         let (raw, expires) = insert_invite(tx, &email, role.as_str(), &vaults, &actor.id)?;
         Ok((raw, expires, vaults))
     })?;
+    let invite = (email.as_str(), raw.as_str(), time::rfc3339(&expires));
+    let details = json!({ "role": role, "vaults": vaults_json(&vaults) });
+    Ok(issued(&state, &actor.label, invite, &vaults, details).await)
+}
+
+/// The `201` answer for an invite just created or renewed: `body` (what only creation shows)
+/// completed after emailing the invite when SMTP is configured.
+async fn issued(
+    state: &AppState,
+    inviter: &str,
+    (email, raw, expires_at): (&str, &str, String),
+    vaults: &[(String, String, String)],
+    mut body: Value,
+) -> (StatusCode, Json<Value>) {
+    body["email"] = json!(email);
+    body["email_sent"] = json!(false);
+    body["expires_at"] = json!(expires_at);
+    body["token_suffix"] = json!(token::suffix(raw, SHOWN_SUFFIX));
     let link = format!("{}/invite/{raw}", state.config.base_url);
-    let names: Vec<&str> = vaults.iter().map(|(_, name, _)| name.as_str()).collect();
-    let mut body = json!({
-        "email": email,
-        "role": role,
-        "vaults": vaults_json(&vaults),
-        "email_sent": false,
-        "expires_at": time::rfc3339(&expires),
-        "token_suffix": token::suffix(&raw, SHOWN_SUFFIX),
-    });
-    sent_or_link(
-        &mut body,
-        email_invite(&state, &email, &actor.label, &names, &link).await,
-        link,
-    );
-    Ok((StatusCode::CREATED, Json(body)))
+    let names: Vec<&str> = vaults.iter().map(|(_, n, _)| n.as_str()).collect();
+    let sent = email_invite(state, email, inviter, &names, &link).await;
+    sent_or_link(&mut body, sent, link);
+    (StatusCode::CREATED, Json(body))
 }
 
 /// Emails an invite when SMTP is configured: `None` without SMTP, else how the sending went.
@@ -445,20 +452,8 @@ async fn reinvite(
         let (raw, expires) = insert_invite(tx, &inv.email, &inv.role, &vaults, &actor.id)?;
         Ok((inv.email, raw, expires, vaults))
     })?;
-    let link = format!("{}/invite/{raw}", state.config.base_url);
-    let names: Vec<&str> = vaults.iter().map(|(_, name, _)| name.as_str()).collect();
-    let mut body = json!({
-        "email": email,
-        "email_sent": false,
-        "expires_at": time::rfc3339(&expires),
-        "token_suffix": token::suffix(&raw, SHOWN_SUFFIX),
-    });
-    sent_or_link(
-        &mut body,
-        email_invite(&state, &email, &actor.label, &names, &link).await,
-        link,
-    );
-    Ok((StatusCode::CREATED, Json(body)))
+    let invite = (email.as_str(), raw.as_str(), time::rfc3339(&expires));
+    Ok(issued(&state, &actor.label, invite, &vaults, json!({})).await)
 }
 
 /// The soft-error title and message for an invite that can no longer be accepted.
