@@ -533,3 +533,58 @@ fn auth_login_on_a_terminal_asks_for_the_server_when_none_is_known() {
     assert!(ok, "{out}");
     assert!(!out.contains("Where is your Agent Vault server?"), "{out}");
 }
+
+#[test]
+fn owner_reset_stops_the_server_and_erases_the_instance() {
+    let mut s = Server::start();
+    let owner = s.register_owner();
+    let member = verified_user(&s, "mona@example.com", "mona-password-1");
+    let db = s.data_file("agent-vault.db");
+    let data_dir = db.parent().expect("data dir").to_path_buf();
+    let reset = |s: &Server| {
+        s.cli()
+            .env("AGENT_VAULT_DATA_DIR", &data_dir)
+            .args(["owner", "reset", "--yes"])
+            .output()
+            .unwrap()
+    };
+
+    // Members cannot; without --yes a script is refused; a wrong word cancels.
+    s.login_cli(&member);
+    let (ok, _, stderr) = text(reset(&s));
+    assert!(!ok);
+    assert_eq!(stderr.trim(), "Error: only an owner can reset the instance");
+    s.login_cli(&owner);
+    let (ok, _, stderr) = cli(&s, &["owner", "reset"]);
+    assert!(!ok);
+    assert_eq!(
+        stderr.trim(),
+        "Error: refusing to reset without confirmation; pass --yes"
+    );
+    let (ok, out) = on_terminal(&s, "owner reset", "nope\n");
+    assert!(
+        !ok && out.contains("Type 'reset' to confirm") && out.contains("reset cancelled"),
+        "{out}"
+    );
+    assert!(db.exists());
+    assert_eq!(s.http().get(&s.url("/health")).send().status, 200);
+
+    // The owner resets: the server stops, the database files are gone, the CLI is logged out.
+    let pid = s.pid();
+    let (ok, stdout, stderr) = text(reset(&s));
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains(&format!("Stopping server (PID {pid})...")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Instance reset"), "{stdout}");
+    assert!(s.stop().success(), "the server shut down cleanly");
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        assert!(
+            !data_dir.join(format!("agent-vault.db{suffix}")).exists(),
+            "{suffix}"
+        );
+    }
+    assert!(!data_dir.join("agent-vault.pid").exists());
+    assert!(saved_session(&s).is_none());
+}

@@ -1,12 +1,20 @@
-//! `agent-vault owner ...`: instance-owner administration of users, vaults, settings and email.
+//! `agent-vault owner ...`: instance-owner administration of users, vaults, settings and email,
+//! and erasing the instance.
 
-use anyhow::{bail, Result};
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 use serde_json::{json, Value};
 
+use av_store::db::DB_FILE;
+
 use crate::client::{seg, Client};
+use crate::config;
 use crate::output::{self, Table};
-use crate::prompt;
+use crate::{prompt, state};
 
 /// Subcommands.
 #[derive(Subcommand, Debug)]
@@ -31,6 +39,12 @@ pub enum OwnerCmd {
     Email {
         #[command(subcommand)]
         command: OwnerEmailCmd,
+    },
+    /// Erase this machine's instance: stop its server, wipe the database, log out.
+    Reset {
+        /// Do not ask for confirmation.
+        #[arg(long, short = 'y')]
+        yes: bool,
     },
 }
 
@@ -143,7 +157,59 @@ pub fn run(cmd: OwnerCmd) -> Result<()> {
         OwnerCmd::Email {
             command: OwnerEmailCmd::Test { to, .. },
         } => email_test(&api, to.as_deref()),
+        OwnerCmd::Reset { yes } => reset(&api, yes),
     }
+}
+
+/// `owner reset`: an owner erases the instance whose data directory is on this machine.
+fn reset(api: &Client, yes: bool) -> Result<()> {
+    let me = api.get("/v1/admin/users/me")?;
+    if me["role"] != "owner" {
+        bail!("only an owner can reset the instance");
+    }
+    if !yes {
+        if !prompt::stdin_is_tty() {
+            bail!("refusing to reset without confirmation; pass --yes");
+        }
+        eprintln!("This erases every vault, credential, service, user and agent of this instance.");
+        if prompt::line("Type 'reset' to confirm: ")?.trim() != "reset" {
+            bail!("reset cancelled");
+        }
+    }
+    let file = match config::config_path(None) {
+        Some(p) => Some(config::load_file(&p)?),
+        None => None,
+    };
+    let data_dir = config::data_dir(None, file.as_ref());
+    crate::cmd::server::stop_if_running(&data_dir)?;
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let path = data_dir.join(format!("{DB_FILE}{suffix}"));
+        wipe(&path).with_context(|| format!("cannot erase {}", path.display()))?;
+    }
+    state::clear_session();
+    output::success("Instance reset: its database is erased and you are logged out.");
+    println!("Run 'agent-vault server' to start a new instance.");
+    Ok(())
+}
+
+/// Overwrites a file with zeros, then deletes it; a missing file is fine.
+fn wipe(path: &Path) -> std::io::Result<()> {
+    let len = match fs::metadata(path) {
+        Ok(m) => m.len(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let mut f = fs::OpenOptions::new().write(true).open(path)?;
+    let zeros = [0u8; 64 * 1024];
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(zeros.len() as u64) as usize;
+        f.write_all(&zeros[..n])?;
+        left -= n as u64;
+    }
+    f.sync_all()?;
+    drop(f);
+    fs::remove_file(path)
 }
 
 fn email_test(api: &Client, to: Option<&str>) -> Result<()> {

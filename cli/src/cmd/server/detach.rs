@@ -55,9 +55,21 @@ fn read_pid(data_dir: &Path) -> Option<i32> {
         .filter(|p| *p > 0)
 }
 
+/// Whether the process runs. An exited process its parent has not reaped yet (a zombie, e.g.
+/// a server started by a supervisor or a test harness) counts as stopped.
 fn alive(pid: i32) -> bool {
     // SAFETY: signal 0 only checks that the process exists and may be signalled.
-    unsafe { libc::kill(pid, 0) == 0 }
+    if unsafe { libc::kill(pid, 0) } != 0 {
+        return false;
+    }
+    // `/proc/<pid>/stat` is `pid (comm) state ...`; comm may hold spaces or parentheses.
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_none_or(|state| state != "Z"),
+        Err(_) => true,
+    }
 }
 
 /// Writes `<data-dir>/agent-vault.pid` atomically (0600); a failure is only a warning.
@@ -209,6 +221,18 @@ fn healthy(addr: std::net::SocketAddr, mode: Mode) -> bool {
         .get(format!("http://{addr}/health"))
         .call()
         .is_ok_and(|r| r.status() == 200)
+}
+
+/// Stops the server of `data_dir` when one is running (as [`stop`]); a stale pid file is
+/// removed, and no server at all is fine.
+pub fn stop_if_running(data_dir: &Path) -> Result<()> {
+    match read_pid(data_dir) {
+        Some(pid) if alive(pid) => stop(data_dir),
+        _ => {
+            let _ = fs::remove_file(pid_path(data_dir));
+            Ok(())
+        }
+    }
 }
 
 /// `server stop`: SIGTERM the recorded process and wait up to 10 s for it to exit.

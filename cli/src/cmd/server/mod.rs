@@ -11,6 +11,7 @@ mod dev;
 mod password;
 mod runtime;
 
+pub use detach::stop_if_running;
 pub use runtime::flush_logs;
 
 use std::path::PathBuf;
