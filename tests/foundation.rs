@@ -548,9 +548,17 @@ fn dev_mode_creates_a_logged_in_owner() {
 fn version_is_printed() {
     let out = run(Command::new(env!("CARGO_BIN_EXE_agent-vault")).arg("version"));
     assert!(out.status.success());
-    assert!(text(&out).starts_with("agent-vault "), "{}", text(&out));
+    let printed = text(&out);
+    assert!(
+        printed.starts_with(&format!("agent-vault {}\n", env!("CARGO_PKG_VERSION"))),
+        "{printed}"
+    );
+    for field in ["commit:", "built:", "compiler:", "os/arch:"] {
+        assert!(printed.contains(field), "{field} in {printed}");
+    }
     let out = run(Command::new(env!("CARGO_BIN_EXE_agent-vault")).arg("--version"));
     assert!(out.status.success());
+    assert_eq!(text(&out), printed);
 }
 
 #[test]

@@ -19,7 +19,13 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Agent Vault: an HTTP credential broker for AI agents.
 #[derive(Parser, Debug)]
-#[command(name = "agent-vault", version, about, propagate_version = true)]
+#[command(
+    name = "agent-vault",
+    version,
+    long_version = LONG_VERSION,
+    about,
+    propagate_version = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -67,12 +73,25 @@ enum Command {
     Catalog(cmd::catalog::CatalogArgs),
 }
 
+/// The version with its build facts (from `build.rs`), for `version` and `--version`.
+const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "\ncommit:   ",
+    env!("AGENT_VAULT_COMMIT"),
+    "\nbuilt:    ",
+    env!("AGENT_VAULT_BUILT"),
+    "\ncompiler: ",
+    env!("AGENT_VAULT_RUSTC"),
+    "\nos/arch:  ",
+    env!("AGENT_VAULT_TARGET"),
+);
+
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Server(args) => cmd::server::run(args),
         Command::Version => {
-            println!("agent-vault {}", env!("CARGO_PKG_VERSION"));
+            println!("agent-vault {LONG_VERSION}");
             Ok(())
         }
         Command::Config { command } => cmd::config::run(command),
