@@ -28,7 +28,8 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::discover::routes())
         .merge(routes::skills::routes())
         .merge(routes::proposals::routes())
-        .merge(routes::approve_page::routes());
+        .merge(routes::approve_page::routes())
+        .merge(routes::oauth::routes());
     // axum panics on a route layer over no routes.
     let gated = if gated.has_routes() {
         gated.route_layer(from_fn_with_state(state.clone(), middleware::init_gate))
@@ -38,6 +39,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(routes::health::routes())
         .merge(routes::accounts::open_routes())
+        .merge(routes::oauth::open_routes())
         .merge(gated)
         .route("/proxy", any(middleware::wrong_port))
         .route("/proxy/{*rest}", any(middleware::wrong_port))

@@ -8,6 +8,7 @@ pub mod approve_page;
 pub mod credentials;
 pub mod discover;
 pub mod health;
+pub mod oauth;
 pub mod proposals;
 pub mod services;
 pub mod sessions;
