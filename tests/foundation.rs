@@ -201,6 +201,15 @@ fn gated_routes_answer_503_until_the_first_owner_exists() {
             })
         );
     }
+    // The startup message sends people to the base URL: it offers to create the owner.
+    let r = http.get(&s.url("/")).send();
+    assert_eq!(r.status, 200);
+    assert!(r
+        .header("content-type")
+        .is_some_and(|c| c.starts_with("text/html")));
+    assert!(r.text.contains("Create the owner account"), "{}", r.text);
+    assert!(s.log().contains(&format!("open {} to create one", s.admin)));
+
     let owner = s.register_owner();
     let r = http.get(&s.url("/v1/vaults")).bearer(&owner.token).send();
     assert_eq!(r.status, 200, "{}", r.text);
@@ -209,6 +218,12 @@ fn gated_routes_answer_503_until_the_first_owner_exists() {
     assert_eq!(
         http.get(&s.url("/v1/status")).send().json["initialized"],
         true
+    );
+    let r = http.get(&s.url("/")).send();
+    assert!(
+        r.text.contains("This Agent Vault server is running."),
+        "{}",
+        r.text
     );
 }
 

@@ -38,6 +38,7 @@ pub fn router(state: AppState) -> Router {
     };
     Router::new()
         .merge(routes::health::routes())
+        .merge(routes::home::routes())
         .merge(routes::accounts::open_routes())
         .merge(routes::oauth::open_routes())
         .merge(gated)

@@ -82,7 +82,7 @@ fn with_cookie(status: StatusCode, cookie: String, body: Value) -> Response {
 }
 
 /// Creates a 24 h login session; returns the raw token and its RFC 3339 expiry.
-fn login_session(state: &AppState, user_id: &str) -> ApiResult<(String, String)> {
+pub(crate) fn login_session(state: &AppState, user_id: &str) -> ApiResult<(String, String)> {
     let (raw, expires) = state.store.read(|c| {
         caller::create_session(c, Some(user_id), None, None, Some(users::LOGIN_TTL_SECONDS))
             .map_err(ApiError::from)
@@ -111,6 +111,27 @@ enum Registered {
     Owner(String),
     Member(Option<String>),
     Exists,
+}
+
+/// Creates the first account, an active owner and admin of `default`, unless any user exists
+/// (`None` then). Call inside a write transaction so the count and the insert are atomic.
+pub(crate) fn create_first_owner(
+    tx: &rusqlite::Connection,
+    email: &str,
+    hash: &av_store::crypto::PasswordHash,
+) -> rusqlite::Result<Option<String>> {
+    let count: i64 = tx.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?;
+    if count != 0 {
+        return Ok(None);
+    }
+    let id = users::create_user(tx, email, hash, InstanceRole::Owner, true)?;
+    crate::authz::upsert_grant(
+        tx,
+        (&id, "user"),
+        av_store::DEFAULT_VAULT_ID,
+        av_store::roles::VaultRole::Admin,
+    )?;
+    Ok(Some(id))
 }
 
 async fn register(
@@ -174,15 +195,7 @@ async fn register(
         if users::find_user(tx, &email)?.is_some() {
             return Ok(Registered::Exists);
         }
-        let count: i64 = tx.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?;
-        if count == 0 {
-            let id = users::create_user(tx, &email, &hash, InstanceRole::Owner, true)?;
-            crate::authz::upsert_grant(
-                tx,
-                (&id, "user"),
-                av_store::DEFAULT_VAULT_ID,
-                av_store::roles::VaultRole::Admin,
-            )?;
+        if let Some(id) = create_first_owner(tx, &email, &hash)? {
             return Ok(Registered::Owner(id));
         }
         if !initialized {

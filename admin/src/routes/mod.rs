@@ -8,6 +8,7 @@ pub mod approve_page;
 pub mod credentials;
 pub mod discover;
 pub mod health;
+pub mod home;
 pub mod oauth;
 pub mod proposals;
 pub mod services;

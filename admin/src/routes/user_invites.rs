@@ -8,7 +8,6 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -24,7 +23,7 @@ use crate::authz::{self, upsert_grant};
 use crate::body::RawBody;
 use crate::caller::{Actor, Caller};
 use crate::error::{ApiError, ApiResult};
-use crate::html::esc;
+use crate::html::{esc, form_field, page};
 use crate::routes::accounts::ClientIp;
 use crate::state::AppState;
 use crate::users::{self, MIN_PASSWORD_LEN};
@@ -590,22 +589,6 @@ async fn accept_invite(
 // ---- The HTML acceptance page (dispatched from `/invite/{token}` by the invite route). ----
 
 /// A complete page; no scripts, so the app's CSP holds.
-fn page(status: StatusCode, title: &str, body_html: &str) -> Response {
-    let html = format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<title>{t} · Agent Vault</title>\
-<style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;color:#222}}\
-h1{{font-size:1.4rem}}label{{display:block;margin:.8rem 0 .2rem}}\
-input{{width:100%;padding:.5rem;font-size:1rem;box-sizing:border-box}}\
-button{{margin-top:1rem;padding:.6rem 1.2rem;font-size:1rem}}.err{{color:#b00020}}\
-code{{background:#f3f3f3;padding:.1rem .3rem}}</style></head>\
-<body><h1>{t}</h1>\n{body_html}\n</body></html>\n",
-        t = esc(title)
-    );
-    (status, [(CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
-}
-
 fn closed_page(status: &str) -> Option<Response> {
     closed_reason(status).map(|(title, message, _)| {
         page(StatusCode::GONE, title, &format!("<p>{}</p>", esc(message)))
@@ -674,31 +657,6 @@ pub async fn invite_page(state: AppState, token: String) -> Response {
 }
 
 /// Decodes one field of an `application/x-www-form-urlencoded` body.
-fn form_field(form: &[u8], name: &str) -> Option<String> {
-    fn decode(s: &[u8]) -> Option<String> {
-        let mut out = Vec::with_capacity(s.len());
-        let mut i = 0;
-        while i < s.len() {
-            match s[i] {
-                b'+' => out.push(b' '),
-                b'%' => {
-                    let hex = std::str::from_utf8(s.get(i + 1..i + 3)?).ok()?;
-                    out.push(u8::from_str_radix(hex, 16).ok()?);
-                    i += 2;
-                }
-                b => out.push(b),
-            }
-            i += 1;
-        }
-        String::from_utf8(out).ok()
-    }
-    form.split(|b| *b == b'&').find_map(|pair| {
-        let mut kv = pair.splitn(2, |b| *b == b'=');
-        let k = decode(kv.next()?)?;
-        (k == name).then(|| decode(kv.next().unwrap_or(b"")))?
-    })
-}
-
 /// `POST /invite/av_uinv_…` (urlencoded form): accepts the invite and shows the outcome.
 pub async fn invite_page_submit(state: AppState, token: String, form: Bytes) -> Response {
     let password = form_field(&form, "password").unwrap_or_default();
@@ -736,16 +694,6 @@ pub async fn invite_page_submit(state: AppState, token: String, form: Bytes) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn form_fields_decode() {
-        let f = b"password=p%40ss+word%21&confirm=x";
-        assert_eq!(form_field(f, "password").as_deref(), Some("p@ss word!"));
-        assert_eq!(form_field(f, "confirm").as_deref(), Some("x"));
-        assert_eq!(form_field(f, "missing"), None);
-        assert_eq!(form_field(b"password=%zz", "password"), None);
-        assert_eq!(form_field(b"password=%4", "password"), None);
-    }
 
     #[test]
     fn html_is_escaped() {
