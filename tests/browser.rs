@@ -1,8 +1,9 @@
-//! The approval page in a real headless Chromium (Debian's `chromium` + `chromedriver`): a
+//! The pages in a real headless Chromium (Debian's `chromium` + `chromedriver`). Approval: a
 //! reviewer opens the agent's approval link with no session, signs in on the page, supplies
 //! the credential and presses Allow; the proxy then injects it. A second request is denied
 //! from the page, and invalid links get a clear page. A phone-sized screenshot of the review
-//! page is written under `target/` for people to look at.
+//! page is written under `target/` for people to look at. Home: a new instance's `/` creates
+//! the owner.
 
 use std::path::PathBuf;
 
@@ -164,4 +165,50 @@ fn approve_and_deny_in_a_real_browser() {
         .contains("outsider@example.com"));
     assert!(browser.try_find("#allow").is_none());
     assert_eq!(approval_token(&third).len(), "av_appr_".len() + 64);
+}
+
+/// A new instance's home page creates the owner in a real browser (same-site form posts pass
+/// the cross-site check), and then only points to the CLI.
+#[test]
+fn home_page_creates_the_owner_in_a_real_browser() {
+    let server = crate::support::Server::start();
+    let browser = Browser::start();
+    browser.goto(&server.url("/"));
+    assert!(
+        browser.title().contains("Create the owner account"),
+        "{}",
+        browser.title()
+    );
+
+    browser.type_into(&browser.find("#email"), "root@example.com");
+    browser.type_into(&browser.find("#password"), "browser-password-1");
+    browser.type_into(&browser.find("#confirm"), "something-else-1");
+    browser.click(&browser.find("button[type=submit]"));
+    assert!(browser
+        .text(&browser.wait_for(".err"))
+        .contains("do not match"));
+    assert_eq!(
+        browser.property(&browser.find("#email"), "value"),
+        json!("root@example.com")
+    );
+
+    browser.type_into(&browser.find("#password"), "browser-password-1");
+    browser.type_into(&browser.find("#confirm"), "browser-password-1");
+    browser.click(&browser.find("button[type=submit]"));
+    assert!(
+        browser.title().contains("Owner account created"),
+        "{}",
+        browser.source()
+    );
+    assert!(browser
+        .cookies()
+        .iter()
+        .any(|c| c["name"] == "av_session" && c["httpOnly"] == true));
+    server.login("root@example.com", "browser-password-1");
+
+    browser.goto(&server.url("/"));
+    assert!(browser
+        .source()
+        .contains("This Agent Vault server is running."));
+    assert!(browser.try_find("form").is_none());
 }

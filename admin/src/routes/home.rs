@@ -2,8 +2,8 @@
 //! exists it creates that owner (what `POST /v1/auth/register` does for the first account);
 //! afterwards it says how to log in with the CLI and where agents send requests.
 //!
-//! The form is refused when the browser says it was sent from another site (`Origin` or
-//! `Sec-Fetch-Site`), so no other page can claim a fresh instance.
+//! The form is refused when the browser says it was sent from another site (`Sec-Fetch-Site`
+//! or `Origin`), so no other page can claim a fresh instance.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -65,19 +65,21 @@ fn owner_form(status: StatusCode, email: &str, error: Option<&str>) -> Response 
     )
 }
 
-/// Whether the browser reports the form as sent from another site.
+/// Whether the browser reports the form as sent from another site. `Sec-Fetch-Site` decides
+/// when present; otherwise a real `Origin` must name this host. (Our `no-referrer` policy
+/// makes browsers send `Origin: null` even from this very page, so `null` proves nothing.)
 fn cross_site(headers: &HeaderMap) -> bool {
     let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
-    if header("sec-fetch-site").is_some_and(|s| s != "same-origin" && s != "none") {
-        return true;
+    if let Some(site) = header("sec-fetch-site") {
+        return site != "same-origin" && site != "none";
     }
     match (header(ORIGIN.as_str()), header(HOST.as_str())) {
+        (Some("null") | None, _) => false,
         (Some(origin), Some(host)) => {
             let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
             !origin_host.eq_ignore_ascii_case(host)
         }
         (Some(_), None) => true,
-        _ => false,
     }
 }
 
@@ -212,9 +214,22 @@ mod tests {
         let good = "email=o%40example.com&password=long-enough-1&confirm=long-enough-1";
         let r = submit(&st, good, "http://evil.test").await;
         assert_eq!(r.status, StatusCode::FORBIDDEN);
+        let headers = [
+            ("content-type", FORM),
+            ("origin", "null"),
+            ("sec-fetch-site", "cross-site"),
+        ];
+        let r = send(&st, request("POST", "/", None, &headers, good)).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
         assert!(!st.is_initialized());
 
-        let r = submit(&st, good, same).await;
+        // What a browser sends from this page under `Referrer-Policy: no-referrer`.
+        let headers = [
+            ("content-type", FORM),
+            ("origin", "null"),
+            ("sec-fetch-site", "same-origin"),
+        ];
+        let r = send(&st, request("POST", "/", None, &headers, good)).await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
         assert!(r
             .text
