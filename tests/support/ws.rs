@@ -2,7 +2,7 @@
 //! helper for tests): the handshake, then every text/binary message is sent back, pings are
 //! answered with pongs, and a close is echoed before the connection ends.
 //!
-//! SHA-1 and base64 are implemented here because only the handshake needs them.
+//! SHA-1 is implemented here because only the handshake needs it.
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -10,7 +10,8 @@ const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 /// `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key`.
 pub fn accept_key(key: &str) -> String {
-    base64(&sha1(format!("{key}{GUID}").as_bytes()))
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(sha1(format!("{key}{GUID}").as_bytes()))
 }
 
 /// The RFC 6455 sample `Sec-WebSocket-Key`, which the test clients send.
@@ -169,29 +170,6 @@ fn sha1(data: &[u8]) -> [u8; 20] {
     let mut out = [0u8; 20];
     for (i, x) in h.iter().enumerate() {
         out[4 * i..4 * i + 4].copy_from_slice(&x.to_be_bytes());
-    }
-    out
-}
-
-fn base64(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for c in data.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        out.push(T[(n >> 18) as usize & 63] as char);
-        out.push(T[(n >> 12) as usize & 63] as char);
-        out.push(if c.len() > 1 {
-            T[(n >> 6) as usize & 63] as char
-        } else {
-            '='
-        });
-        out.push(if c.len() > 2 {
-            T[n as usize & 63] as char
-        } else {
-            '='
-        });
     }
     out
 }

@@ -134,16 +134,16 @@ pub(crate) fn create_first_owner(
     Ok(Some(id))
 }
 
-async fn register(
-    State(state): State<AppState>,
-    ip: ClientIp,
-    body: RawBody,
-) -> ApiResult<Response> {
-    let req: Credentials = body
-        .json()
-        .map_err(|_| ApiError::bad_request("Invalid request body"))?;
-    let email = users::validate_email(&req.email)?;
-    if req.password.len() < MIN_PASSWORD_LEN {
+/// The first checks of a registration, in the reference's order, shared by the API and the
+/// owner form at `/`: email format, password length, the per-IP limit. Returns the bare email.
+pub(crate) fn check_registration(
+    state: &AppState,
+    ip: &ClientIp,
+    email: &str,
+    password: &str,
+) -> ApiResult<String> {
+    let email = users::validate_email(email)?;
+    if password.len() < MIN_PASSWORD_LEN {
         return Err(ApiError::bad_request(
             "Password must be at least 8 characters",
         ));
@@ -153,6 +153,18 @@ async fn register(
             "Too many registration attempts, try again later",
         ));
     }
+    Ok(email)
+}
+
+async fn register(
+    State(state): State<AppState>,
+    ip: ClientIp,
+    body: RawBody,
+) -> ApiResult<Response> {
+    let req: Credentials = body
+        .json()
+        .map_err(|_| ApiError::bad_request("Invalid request body"))?;
+    let email = check_registration(&state, &ip, &req.email, &req.password)?;
     let restrict = |c: &rusqlite::Connection| -> ApiResult<()> {
         users::check_email_domain(c, &email)?;
         if users::invite_only(c) {

@@ -16,7 +16,7 @@ use axum::Router;
 use crate::caller;
 use crate::error::ApiError;
 use crate::html::{esc, form_field, page};
-use crate::routes::accounts::{create_first_owner, login_session, ClientIp};
+use crate::routes::accounts::{check_registration, create_first_owner, login_session, ClientIp};
 use crate::state::AppState;
 use crate::users::{self, MIN_PASSWORD_LEN};
 
@@ -108,25 +108,15 @@ async fn create_owner(
     }
     let field = |name| form_field(&form, name).unwrap_or_default();
     let (raw_email, password) = (field("email"), field("password"));
-    let email = match users::validate_email(&raw_email) {
-        Ok(e) => e,
-        Err(ApiError::Plain(_, msg)) => {
-            return owner_form(StatusCode::BAD_REQUEST, &raw_email, Some(&msg))
-        }
-        Err(e) => return e.into_response(),
-    };
-    if password.len() < MIN_PASSWORD_LEN {
-        let msg = format!("Password must be at least {MIN_PASSWORD_LEN} characters");
-        return owner_form(StatusCode::BAD_REQUEST, &email, Some(&msg));
-    }
     if field("confirm") != password {
         let msg = "The passwords do not match.";
-        return owner_form(StatusCode::BAD_REQUEST, &email, Some(msg));
+        return owner_form(StatusCode::BAD_REQUEST, &raw_email, Some(msg));
     }
-    if !state.limits.register_ip.allow(&ip.0) {
-        let msg = "Too many registration attempts, try again later";
-        return owner_form(StatusCode::TOO_MANY_REQUESTS, &email, Some(msg));
-    }
+    let email = match check_registration(&state, &ip, &raw_email, &password) {
+        Ok(email) => email,
+        Err(ApiError::Plain(status, msg)) => return owner_form(status, &raw_email, Some(&msg)),
+        Err(e) => return e.into_response(),
+    };
     let hash = match users::hash_blocking(password).await {
         Ok(h) => h,
         Err(e) => return e.into_response(),
